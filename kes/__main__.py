@@ -1,0 +1,5 @@
+import sys
+
+from kes.cli import main
+
+sys.exit(main())
