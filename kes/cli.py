@@ -30,7 +30,37 @@ def _add_emulate(sub: Subparsers) -> None:
         "--gsm-notify-url", metavar="URL",
         help="POST Pub/Sub push envelopes for Secret Manager events to this URL",
     )
+    p.add_argument(
+        "--github-port", type=int, default=0, metavar="N",
+        help="GitHub emulator port; 0 picks a free one (default %(default)s)",
+    )
+    p.add_argument(
+        "--github-token", type=_github_token, action="append", default=[],
+        metavar="TOKEN=SCOPE,...",
+        help="accept this GitHub token (user kes-bot) with these scopes; repeatable",
+    )
+    p.add_argument(
+        "--apiserver-port", type=int, default=0, metavar="N",
+        help="Kubernetes API server emulator port (HTTPS); 0 picks a free one "
+        "(default %(default)s)",
+    )
+    p.add_argument(
+        "--kubeconfig-out", metavar="PATH",
+        help="write the emulated cluster's admin kubeconfig here (default: a temporary file); "
+        "its CA certificate is written next to it",
+    )
+    p.add_argument(
+        "--rbac", action="store_true",
+        help="authorize every Kubernetes request with RBAC (the admin kubeconfig still passes)",
+    )
     p.set_defaults(run=_run_emulate)
+
+
+def _github_token(text: str) -> tuple[str, tuple[str, ...]]:
+    token, _, scopes = text.partition("=")
+    if not token:
+        raise argparse.ArgumentTypeError(f"expected TOKEN=scope1,scope2, not {text!r}")
+    return token, tuple(s.strip() for s in scopes.split(",") if s.strip())
 
 
 def _run_emulate(args: argparse.Namespace) -> int:
@@ -41,6 +71,11 @@ def _run_emulate(args: argparse.Namespace) -> int:
         gsm_port=args.gsm_port,
         seed_path=args.seed,
         gsm_notify_url=args.gsm_notify_url,
+        github_port=args.github_port,
+        github_tokens=tuple(args.github_token),
+        apiserver_port=args.apiserver_port,
+        kubeconfig_out=args.kubeconfig_out,
+        rbac=args.rbac,
     )
 
 
@@ -59,9 +94,132 @@ def _run_demo(args: argparse.Namespace) -> int:
     return run()
 
 
+def _add_controller(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "controller",
+        help="sync ExternalSecrets from Secret Manager into Secrets",
+        description="Watch ExternalSecrets (kubernetes-client.io/v1) and keep the Secrets they "
+        "own in step with GCP Secret Manager. Configured by KES's environment variables "
+        "(POLLER_INTERVAL_MILLISECONDS, WATCHED_NAMESPACES, INSTANCE_ID, ...).",
+    )
+    p.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig file (default $KUBECONFIG, "
+                   "then the in-cluster service account, then ~/.kube/config)")
+    p.add_argument("--context", help="kubeconfig context to use (default the current one)")
+    p.add_argument("--project", help="GCP project for specs without projectId "
+                   "(default $GOOGLE_CLOUD_PROJECT)")
+    p.set_defaults(run=_run_controller)
+
+
+def _run_controller(args: argparse.Namespace) -> int:
+    from kes.controller.main import main
+
+    return main(kubeconfig=args.kubeconfig, context=args.context, project=args.project)
+
+
+def _add_render(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "render",
+        help="print the Secrets ExternalSecret manifests would produce, without a cluster",
+        description="Parse the ExternalSecrets in a file, fetch their values from Secret "
+        "Manager (or the emulator at $SECRET_MANAGER_EMULATOR_HOST) and print the Secrets the "
+        "controller would write. Exit code 1 on any error.",
+    )
+    p.add_argument("-f", "--filename", required=True, metavar="PATH",
+                   help="YAML file with one or more ExternalSecrets ('-' reads stdin)")
+    p.add_argument("--project", help="GCP project for specs without projectId "
+                   "(default $GOOGLE_CLOUD_PROJECT)")
+    p.add_argument("--show-values", action="store_true",
+                   help="print the values (base64) instead of their sizes")
+    p.set_defaults(run=_run_render)
+
+
+def _run_render(args: argparse.Namespace) -> int:
+    import os
+
+    from kes.controller.preview import run_render
+
+    project = args.project or os.environ.get("GOOGLE_CLOUD_PROJECT") or None
+    return run_render(args.filename, project, args.show_values)
+
+
+def _bool_flag(text: str) -> bool:
+    """Go-style boolean flag values: `--dry-run=false`."""
+    value = text.strip().lower()
+    if value in ("1", "t", "true", "yes"):
+        return True
+    if value in ("0", "f", "false", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, not {text!r}")
+
+
+def _add_hmac(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "hmac",
+        help="rotate, onboard and remove GitHub webhook HMAC tokens (Prow managed_webhooks)",
+        description="Bring the token map in Secret Manager and the GitHub webhooks in line "
+        "with managed_webhooks in a Prow config, in an order that is safe to interrupt.",
+    )
+    p.add_argument("--config-path", required=True, metavar="PATH",
+                   help="Prow config file holding managed_webhooks")
+    p.add_argument("--github-token-path", required=True, metavar="PATH",
+                   help="file with a GitHub token (scopes admin:repo_hook, admin:org_hook)")
+    p.add_argument("--github-endpoint", default="https://api.github.com", metavar="URL",
+                   help="GitHub API base URL, e.g. https://ghe.example.com/api/v3 "
+                   "(default %(default)s)")
+    p.add_argument("--hook-url", required=True, metavar="URL",
+                   help="the webhook receiver URL the managed hooks deliver to")
+    p.add_argument("--gsm-project", required=True, metavar="PROJECT",
+                   help="GCP project of the token secret")
+    p.add_argument("--gsm-secret", required=True, metavar="SECRET",
+                   help="Secret Manager secret holding the token map (created if missing)")
+    p.add_argument("--dry-run", type=_bool_flag, nargs="?", const=True, default=True,
+                   metavar="BOOL", help="print the plan and write nothing (default true; "
+                   "--dry-run=false applies it)")
+    p.add_argument("--wait-for-externalsecret", metavar="NAMESPACE/NAME",
+                   help="ExternalSecret syncing the token secret: wait until it serves each "
+                   "new version before touching hooks")
+    p.add_argument("--kubeconfig", metavar="PATH",
+                   help="kubeconfig for --wait-for-externalsecret (default: in-cluster, "
+                   "then $KUBECONFIG)")
+    p.add_argument("--context", metavar="NAME", help="kubeconfig context")
+    p.add_argument("--propagation-grace", type=float, default=60.0, metavar="SECONDS",
+                   help="wait after the cluster has a new version, for the kubelet to update "
+                   "mounted Secrets (default %(default)s)")
+    p.add_argument("--propagation-timeout", type=float, default=600.0, metavar="SECONDS",
+                   help="give up (before any hook changes) when the ExternalSecret has not "
+                   "served a new version by then (default %(default)s)")
+    p.add_argument("--propagation-poll-interval", type=float, default=2.0, metavar="SECONDS",
+                   help="how often to read the ExternalSecret and Secret while waiting "
+                   "(default %(default)s)")
+    p.set_defaults(run=_run_hmac)
+
+
+def _run_hmac(args: argparse.Namespace) -> int:
+    from kes.hmac.job import HmacOptions, main
+
+    return main(HmacOptions(
+        config_path=args.config_path,
+        github_token_path=args.github_token_path,
+        hook_url=args.hook_url,
+        gsm_project=args.gsm_project,
+        gsm_secret=args.gsm_secret,
+        github_endpoint=args.github_endpoint,
+        dry_run=args.dry_run,
+        wait_for_externalsecret=args.wait_for_externalsecret,
+        kubeconfig=args.kubeconfig,
+        context=args.context,
+        propagation_grace=args.propagation_grace,
+        propagation_timeout=args.propagation_timeout,
+        propagation_poll_interval=args.propagation_poll_interval,
+    ))
+
+
 SUBCOMMANDS: list[Callable[[Subparsers], None]] = [
     _add_emulate,
     _add_demo,
+    _add_controller,
+    _add_render,
+    _add_hmac,
 ]
 
 

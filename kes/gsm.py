@@ -1,0 +1,375 @@
+"""The one gateway to GCP Secret Manager: clients, retries, integrity checks, errors.
+
+Every part of kes that reads or writes Secret Manager goes through `SecretManager`.
+It talks plaintext gRPC to `SECRET_MANAGER_EMULATOR_HOST` when that is set, and to
+Google (Application Default Credentials, regional endpoints) otherwise. The client
+library's own retry is switched off on every call so the policy here is the only
+one, bounded by an overall deadline. Errors name the resource, never the data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+import google_crc32c
+import grpc
+from google.api_core import exceptions as api_exceptions
+from google.api_core.client_options import ClientOptions
+from google.auth.exceptions import DefaultCredentialsError
+from google.cloud.secretmanager_v1 import SecretManagerServiceAsyncClient
+from google.cloud.secretmanager_v1.services.secret_manager_service.transports import (
+    SecretManagerServiceGrpcAsyncIOTransport,
+)
+from google.cloud.secretmanager_v1.types import service
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
+
+from kes.errors import KesError
+
+EMULATOR_HOST_ENV = "SECRET_MANAGER_EMULATOR_HOST"
+
+T = TypeVar("T")
+
+_SECRET = re.compile(r"^projects/([^/]+)(?:/locations/([^/]+))?/secrets/([^/]+)$")
+_VERSION = re.compile(r"^(projects/[^/]+(?:/locations/[^/]+)?/secrets/[^/]+)/versions/[^/]+$")
+
+
+class GsmError(KesError):
+    """A Secret Manager call that failed; names the resource and the status, never data."""
+
+    def __init__(self, resource: str, detail: str, code: str = "UNKNOWN") -> None:
+        super().__init__(f"Secret Manager {code} for {resource}: {detail}")
+        self.resource = resource
+        self.detail = detail
+        self.code = code
+
+
+class NotFound(GsmError):
+    pass
+
+
+class PermissionDenied(GsmError):
+    """PERMISSION_DENIED, or UNAUTHENTICATED: the caller may not do this."""
+
+
+class FailedPrecondition(GsmError):
+    """For example, the version is disabled or destroyed."""
+
+
+class InvalidArgument(GsmError):
+    pass
+
+
+class Unavailable(GsmError):
+    """UNAVAILABLE, RESOURCE_EXHAUSTED or DEADLINE_EXCEEDED still, after every retry."""
+
+
+class CorruptPayload(GsmError):
+    """The payload did not match its data_crc32c, after one more try."""
+
+
+_ERRORS: dict[str, type[GsmError]] = {
+    "NOT_FOUND": NotFound,
+    "PERMISSION_DENIED": PermissionDenied,
+    "UNAUTHENTICATED": PermissionDenied,
+    "FAILED_PRECONDITION": FailedPrecondition,
+    "INVALID_ARGUMENT": InvalidArgument,
+    "OUT_OF_RANGE": InvalidArgument,
+    "UNAVAILABLE": Unavailable,
+    "RESOURCE_EXHAUSTED": Unavailable,
+    "DEADLINE_EXCEEDED": Unavailable,
+}
+CORRUPT_CODE = "DATA_LOSS"  # what on_call reports for a payload failing its checksum
+
+
+@dataclass(frozen=True)
+class SecretValue:
+    name: str  # the resolved version: .../versions/N
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    name: str
+    state: str  # "ENABLED" | "DISABLED" | "DESTROYED"
+    create_time: datetime
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff: waits initial, initial*multiplier, ... capped at maximum.
+
+    `jitter` takes up to that fraction off each wait at random. No attempt starts
+    once its wait would cross `deadline` (seconds since the first attempt), and no
+    attempt runs longer than `attempt_timeout` or the time left.
+    """
+
+    initial: float = 0.2
+    maximum: float = 10.0
+    multiplier: float = 2.0
+    deadline: float = 60.0
+    jitter: float = 0.2
+    attempt_timeout: float = 20.0
+
+    def backoff(self, retry_number: int, draw: Callable[[], float] = random.random) -> float:
+        """The wait before retry `retry_number` (1 for the first retry); `draw` is in [0, 1)."""
+        wait = min(self.maximum, self.initial * self.multiplier ** (retry_number - 1))
+        return wait * (1 - self.jitter * draw())
+
+
+DEFAULT_RETRY = RetryPolicy()
+
+
+def regional_endpoint(location: str) -> str:
+    return f"secretmanager.{location}.rep.googleapis.com"
+
+
+def location_of(resource: str) -> str | None:
+    parts = resource.split("/")
+    return parts[3] if len(parts) > 3 and parts[2] == "locations" else None
+
+
+def _parse_secret(secret_name: str) -> tuple[str, str]:
+    """`projects/P[/locations/L]/secrets/S` -> (parent, secret id)."""
+    match = _SECRET.match(secret_name)
+    if match is None:
+        raise InvalidArgument(
+            secret_name,
+            "not a secret name (projects/P[/locations/L]/secrets/S)",
+            "INVALID_ARGUMENT",
+        )
+    project, location, secret_id = match.groups()
+    parent = f"projects/{project}" + (f"/locations/{location}" if location else "")
+    return parent, secret_id
+
+
+def _check_version_name(version_name: str) -> None:
+    if _VERSION.match(version_name) is None:
+        raise InvalidArgument(
+            version_name,
+            "not a version name (projects/P[/locations/L]/secrets/S/versions/V)",
+            "INVALID_ARGUMENT",
+        )
+
+
+class _Corrupt(Exception):
+    """One attempt whose payload failed the checksum; retried once, then reported."""
+
+
+class SecretManager:
+    """Secret Manager for kes: one per process, shared by everything that needs it."""
+
+    def __init__(
+        self,
+        *,
+        emulator_host: str | None = None,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        on_call: Callable[[str, str], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        """`emulator_host` defaults to $SECRET_MANAGER_EMULATOR_HOST; `on_call(method,
+        code)` runs after every attempt; `clock`/`sleep` measure and wait out backoff."""
+        self.emulator_host = emulator_host or os.environ.get(EMULATOR_HOST_ENV) or None
+        self.retry = retry
+        self._on_call = on_call
+        self._clock = clock
+        self._sleep = sleep
+        self._clients: dict[str | None, SecretManagerServiceAsyncClient] = {}
+
+    def client(self, location: str | None) -> SecretManagerServiceAsyncClient:
+        """The client for a location (its regional endpoint), made on first use."""
+        key = None if self.emulator_host else location
+        client = self._clients.get(key)
+        if client is None:
+            if self.emulator_host:
+                channel = grpc.aio.insecure_channel(self.emulator_host)
+                client = SecretManagerServiceAsyncClient(
+                    transport=SecretManagerServiceGrpcAsyncIOTransport(channel=channel)
+                )
+            elif location is not None:
+                client = SecretManagerServiceAsyncClient(
+                    client_options=ClientOptions(api_endpoint=regional_endpoint(location))
+                )
+            else:
+                client = SecretManagerServiceAsyncClient()
+            self._clients[key] = client
+        return client
+
+    async def close(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.transport.close()
+
+    async def _call(
+        self,
+        method: str,
+        resource: str,
+        invoke: Callable[[SecretManagerServiceAsyncClient, float], Awaitable[T]],
+    ) -> T:
+        """Run `invoke(client, timeout)` under the retry policy; map failures to GsmError."""
+        policy = self.retry
+        try:
+            client = self.client(location_of(resource))
+        except DefaultCredentialsError as error:
+            raise PermissionDenied(
+                resource, f"no Application Default Credentials: {error}", "UNAUTHENTICATED"
+            ) from None
+        started = self._clock()
+        corrupt_attempts = 0
+
+        def retryable(error: BaseException) -> bool:
+            return isinstance(error, Unavailable) or (
+                isinstance(error, _Corrupt) and corrupt_attempts < 2
+            )
+
+        def wait(state: RetryCallState) -> float:
+            return policy.backoff(state.attempt_number)
+
+        def stop(state: RetryCallState) -> bool:
+            return self._clock() - started + (state.upcoming_sleep or 0.0) > policy.deadline
+
+        async def attempt() -> T:
+            nonlocal corrupt_attempts
+            remaining = policy.deadline - (self._clock() - started)
+            timeout = max(0.001, min(policy.attempt_timeout, remaining))
+            try:
+                result = await invoke(client, timeout)
+            except api_exceptions.GoogleAPICallError as error:
+                code = error.grpc_status_code.name if error.grpc_status_code else "UNKNOWN"
+                self._report(method, code)
+                raise _ERRORS.get(code, GsmError)(resource, str(error.message), code) from None
+            except _Corrupt:
+                corrupt_attempts += 1
+                self._report(method, CORRUPT_CODE)
+                raise
+            self._report(method, "OK")
+            return result
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(retryable), wait=wait, stop=stop, sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            async for attempt_state in retrying:
+                with attempt_state:
+                    return await attempt()
+        except _Corrupt:
+            raise CorruptPayload(
+                resource, "payload failed its data_crc32c check", CORRUPT_CODE
+            ) from None
+        raise AssertionError("tenacity ended without a result or an error")
+
+    def _report(self, method: str, code: str) -> None:
+        if self._on_call is not None:
+            self._on_call(method, code)
+
+    async def access(self, version_name: str) -> SecretValue:
+        """The exact bytes of a version (`latest`, a number or an alias)."""
+        _check_version_name(version_name)
+
+        async def invoke(client: SecretManagerServiceAsyncClient, timeout: float) -> SecretValue:
+            response = await client.access_secret_version(
+                request={"name": version_name}, retry=None, timeout=timeout
+            )
+            payload = service.AccessSecretVersionResponse.pb(response).payload
+            if not payload.HasField("data_crc32c"):
+                raise _Corrupt()
+            if int(google_crc32c.value(payload.data)) != payload.data_crc32c:
+                raise _Corrupt()
+            return SecretValue(name=response.name, data=bytes(payload.data))
+
+        return await self._call("AccessSecretVersion", version_name, invoke)
+
+    async def create_secret(
+        self, secret_name: str, labels: Mapping[str, str] | None = None
+    ) -> bool:
+        """Create the secret (automatic replication) unless it exists; True if created."""
+        parent, secret_id = _parse_secret(secret_name)
+        secret: dict[str, Any] = {"labels": dict(labels or {})}
+        if location_of(secret_name) is None:
+            secret["replication"] = {"automatic": {}}
+
+        async def invoke(client: SecretManagerServiceAsyncClient, timeout: float) -> None:
+            await client.create_secret(
+                request={"parent": parent, "secret_id": secret_id, "secret": secret},
+                retry=None,
+                timeout=timeout,
+            )
+
+        try:
+            await self._call("CreateSecret", secret_name, invoke)
+        except GsmError as error:
+            if error.code == "ALREADY_EXISTS":
+                return False
+            raise
+        return True
+
+    async def add_version(self, secret_name: str, data: bytes) -> str:
+        """Add a version holding `data` (checksum sent along); returns its name."""
+        _parse_secret(secret_name)
+        payload = {"data": data, "data_crc32c": int(google_crc32c.value(data))}
+
+        async def invoke(client: SecretManagerServiceAsyncClient, timeout: float) -> str:
+            version = await client.add_secret_version(
+                request={"parent": secret_name, "payload": payload}, retry=None, timeout=timeout
+            )
+            return str(version.name)
+
+        return await self._call("AddSecretVersion", secret_name, invoke)
+
+    async def list_versions(self, secret_name: str) -> list[VersionInfo]:
+        """Every version of the secret, newest first."""
+        _parse_secret(secret_name)
+        versions: list[VersionInfo] = []
+        page_token = ""
+        while True:
+            page, page_token = await self._list_page(secret_name, page_token)
+            versions.extend(page)
+            if not page_token:
+                break
+        return sorted(versions, key=lambda v: int(v.name.rsplit("/", 1)[1]), reverse=True)
+
+    async def _list_page(self, secret_name: str, page_token: str) -> tuple[list[VersionInfo], str]:
+        async def invoke(
+            client: SecretManagerServiceAsyncClient, timeout: float
+        ) -> tuple[list[VersionInfo], str]:
+            pager = await client.list_secret_versions(
+                request={"parent": secret_name, "page_token": page_token, "page_size": 1000},
+                retry=None,
+                timeout=timeout,
+            )
+            page = [VersionInfo(v.name, v.state.name, v.create_time) for v in pager.versions]
+            return page, str(pager.next_page_token)
+
+        return await self._call("ListSecretVersions", secret_name, invoke)
+
+    async def _change_state(self, method: str, version_name: str) -> None:
+        _check_version_name(version_name)
+
+        async def invoke(client: SecretManagerServiceAsyncClient, timeout: float) -> None:
+            change = {
+                "EnableSecretVersion": client.enable_secret_version,
+                "DisableSecretVersion": client.disable_secret_version,
+                "DestroySecretVersion": client.destroy_secret_version,
+            }[method]
+            await change(request={"name": version_name}, retry=None, timeout=timeout)
+
+        await self._call(method, version_name, invoke)
+
+    async def enable_version(self, version_name: str) -> None:
+        await self._change_state("EnableSecretVersion", version_name)
+
+    async def disable_version(self, version_name: str) -> None:
+        await self._change_state("DisableSecretVersion", version_name)
+
+    async def destroy_version(self, version_name: str) -> None:
+        """Destroy the version's payload for good (its metadata stays)."""
+        await self._change_state("DestroySecretVersion", version_name)

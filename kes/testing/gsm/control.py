@@ -1,0 +1,124 @@
+"""The emulator's instruments: per-project quotas, injected faults, call counters."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+
+import grpc
+
+from kes.testing.gsm.store import RpcError
+
+# Which per-minute quota each method draws on, as on GCP.
+QUOTA_KIND = {
+    "AccessSecretVersion": "access",
+    "GetSecret": "read",
+    "ListSecrets": "read",
+    "GetSecretVersion": "read",
+    "ListSecretVersions": "read",
+    "TestIamPermissions": "read",
+}  # every other method: "write"
+
+_QUOTA_TITLE = {"access": "Access requests", "read": "Read requests", "write": "Write requests"}
+
+
+@dataclass
+class Quotas:
+    """Requests per project per minute; GCP's defaults. Windows follow the emulator's clock."""
+
+    access_per_minute: int = 90000
+    read_per_minute: int = 600
+    write_per_minute: int = 600
+    _used: Counter[tuple[str, str, int]] = field(default_factory=Counter, repr=False)
+
+    def take(self, project: str, method: str, now: float) -> None:
+        kind = QUOTA_KIND.get(method, "write")
+        limit: int = getattr(self, f"{kind}_per_minute")
+        minute = int(now // 60)
+        key = (project, kind, minute)
+        if self._used[key] >= limit:
+            title = _QUOTA_TITLE[kind]
+            raise RpcError(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"Quota exceeded for quota metric '{title}' and limit '{title} per minute' "
+                f"of service 'secretmanager.googleapis.com' for consumer 'project:{project}'.",
+            )
+        self._used[key] += 1
+        for stale in [k for k in self._used if k[2] < minute]:
+            del self._used[stale]
+
+
+@dataclass
+class _Failure:
+    code: grpc.StatusCode
+    remaining: int
+    message: str
+
+
+class Faults:
+    """Failures, latency and corruption to inject, per method name."""
+
+    def __init__(self) -> None:
+        self.latency: dict[str, float] = {}  # method (or "*") -> seconds added to each call
+        self._next: dict[str, list[_Failure]] = {}
+        self._rates: dict[str, tuple[grpc.StatusCode, float, random.Random]] = {}
+        self._corrupt = 0
+
+    def fail_next(
+        self, method: str, code: grpc.StatusCode, count: int = 1, message: str | None = None
+    ) -> None:
+        """Fail the next `count` calls of `method` with `code`."""
+        text = message or f"{method} failed with {code.name} (injected by the emulator)"
+        self._next.setdefault(method, []).append(_Failure(code, count, text))
+
+    def error_rate(self, method: str, code: grpc.StatusCode, rate: float, seed: int = 0) -> None:
+        """Fail a fraction of `method`'s calls, chosen by a seeded generator."""
+        self._rates[method] = (code, rate, random.Random(seed))
+
+    def corrupt_next(self, count: int = 1) -> None:
+        """Answer the next `count` accesses with a payload whose data_crc32c is wrong."""
+        self._corrupt += count
+
+    def clear(self) -> None:
+        self.latency.clear()
+        self._next.clear()
+        self._rates.clear()
+        self._corrupt = 0
+
+    def delay(self, method: str) -> float:
+        return self.latency.get(method, self.latency.get("*", 0.0))
+
+    def raise_injected(self, method: str) -> None:
+        queue = self._next.get(method)
+        if queue:
+            failure = queue[0]
+            failure.remaining -= 1
+            if failure.remaining <= 0:
+                queue.pop(0)
+            raise RpcError(failure.code, failure.message)
+        rate = self._rates.get(method)
+        if rate is not None:
+            code, fraction, generator = rate
+            if generator.random() < fraction:
+                raise RpcError(code, f"{method} failed with {code.name} (injected error rate)")
+
+    def take_corruption(self) -> bool:
+        if self._corrupt <= 0:
+            return False
+        self._corrupt -= 1
+        return True
+
+
+@dataclass
+class Counters:
+    """What the emulator was asked, for tests and benchmarks to assert on."""
+
+    calls: Counter[str] = field(default_factory=Counter)  # method -> calls
+    results: Counter[tuple[str, str]] = field(default_factory=Counter)  # (method, code name)
+    by_secret: Counter[tuple[str, str]] = field(default_factory=Counter)  # (method, secret)
+
+    def clear(self) -> None:
+        self.calls.clear()
+        self.results.clear()
+        self.by_secret.clear()
