@@ -1,0 +1,5 @@
+"""An emulated Kubernetes API server for tests, benchmarks and `kes emulate`."""
+
+from kes.testing.apiserver.server import ApiServer, SeedError
+
+__all__ = ["ApiServer", "SeedError"]

@@ -1,0 +1,445 @@
+"""The HTTP face: authenticate, route, authorize, dispatch, answer JSON or a watch stream."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from kes.testing.apiserver import errors, protobuf, rbac, views, watch
+from kes.testing.apiserver.auth import Authorization, Identities
+from kes.testing.apiserver.errors import ApiError
+from kes.testing.apiserver.instruments import Faults, Request, RequestLog
+from kes.testing.apiserver.objects import (
+    APPLY_PATCH,
+    JSON_PATCH,
+    MERGE_PATCH,
+    STRATEGIC_PATCH,
+    Objects,
+)
+from kes.testing.apiserver.rbac import UserInfo
+from kes.testing.apiserver.resources import Registry, ResourceType
+from kes.testing.apiserver.routing import Route, route
+from kes.testing.apiserver.selectors import (
+    SelectorError,
+    parse_field_selector,
+    parse_label_selector,
+)
+from kes.testing.apiserver.store import Obj, Store
+
+log = logging.getLogger(__name__)
+VERSION = {
+    "major": "1", "minor": "37", "gitVersion": "v1.37.0+kes", "gitCommit": "emulated",
+    "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "n/a",
+    "compiler": "n/a", "platform": "linux/amd64",
+}
+NOT_FOUND = "the server could not find the requested resource"
+DEFAULT_WATCH_TIMEOUT = 1800.0
+_REVIEWS = {"selfsubjectaccessreviews", "subjectaccessreviews"}
+
+
+def dumps(body: Any) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def json_response(body: Any, status: int = 200) -> web.Response:
+    return web.Response(body=dumps(body), status=status, content_type="application/json")
+
+
+@dataclass
+class Settings:
+    bookmark_interval: float = 60.0
+    host_port: str = ""
+    open_watches: set[watch.WatchStream] = field(default_factory=set)
+
+
+@dataclass
+class _Listing:
+    items: list[Obj]
+    meta: dict[str, Any]
+
+
+class HttpApi:
+    def __init__(self, store: Store, registry: Registry, objects: Objects,
+                 identities: Identities, authorization: Authorization, requests: RequestLog,
+                 faults: Faults, settings: Settings) -> None:
+        self.store = store
+        self.registry = registry
+        self.objects = objects
+        self.identities = identities
+        self.authorization = authorization
+        self.requests = requests
+        self.faults = faults
+        self.settings = settings
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        where = route(request.method, request.path, request.query)
+        identity = "<unauthenticated>"
+        try:
+            user = self.identities.authenticate(request.headers.get("Authorization"))
+            groups = request.headers.getall("Impersonate-Group", [])
+            if "Impersonate-User" in request.headers or groups:
+                user = self.authorization.impersonate(
+                    user, request.headers.get("Impersonate-User", ""), groups)
+            identity = user.name
+            if self.faults.latency:
+                await asyncio.sleep(self.faults.latency)
+            injected = self.faults.take_failure(where.verb, where.counted_resource)
+            if injected is not None:
+                raise ApiError(injected, f"injected fault: {where.verb} "
+                                         f"{where.counted_resource} answers {injected}")
+            self.authorization.check(user, where.attributes())
+            response: web.StreamResponse
+            if not where.resource_request:
+                response = self._non_resource(where)
+            else:
+                response = await self._resource(request, where, user)
+        except Exception as exc:  # every failure answers a Status, a bug one a loud 500
+            if not isinstance(exc, ApiError):
+                log.exception("internal error serving %s %s", request.method, request.path)
+                exc = ApiError(500, f"internal error in the emulated API server: {exc!r}")
+            response = json_response(exc.status(), exc.code)
+            if exc.code == 429:
+                response.headers["Retry-After"] = "1"
+        if not response.prepared:
+            self._record(where, identity, response.status)
+        return response
+
+    def _record(self, where: Route, identity: str, code: int) -> None:
+        self.requests.record(Request(where.verb, where.counted_resource, identity, code,
+                                     where.namespace or ""))
+
+    # non-resource URLs: discovery, version, health
+
+    def _non_resource(self, where: Route) -> web.Response:
+        path = where.path.rstrip("/") or "/"
+        parts = [p for p in path.split("/") if p]
+        if where.verb not in ("get", "head"):
+            raise errors.method_not_allowed(where.verb, path)
+        body: Any = None
+        if path == "/version":
+            body = VERSION
+        elif path == "/api":
+            body = {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
+                {"clientCIDR": "0.0.0.0/0", "serverAddress": self.settings.host_port}]}
+        elif path == "/apis":
+            body = self.registry.api_group_list()
+        elif parts[:1] == ["api"] and len(parts) == 2:
+            body = self.registry.resource_list("", parts[1])
+        elif parts[:1] == ["apis"] and len(parts) == 2:
+            body = self.registry.api_group(parts[1])
+        elif parts[:1] == ["apis"] and len(parts) == 3:
+            body = self.registry.resource_list(parts[1], parts[2])
+        elif path in ("/healthz", "/readyz", "/livez"):
+            return web.Response(text="ok")
+        if body is None:
+            raise ApiError(404, NOT_FOUND, details={})
+        return json_response(body)
+
+    # resource URLs
+
+    def _resource_type(self, where: Route) -> ResourceType:
+        rtype = self.registry.lookup(where.group, where.version, where.resource)
+        if rtype is None or where.too_deep:
+            raise ApiError(404, NOT_FOUND, details={})
+        if where.subresource and where.subresource not in rtype.subresources():
+            raise ApiError(404, NOT_FOUND, details={})
+        if rtype.namespaced and where.name and where.namespace is None:
+            raise ApiError(404, NOT_FOUND, details={})
+        if not rtype.namespaced and where.namespace is not None and (
+                where.resource != "namespaces"):
+            raise ApiError(404, NOT_FOUND, details={})
+        if where.verb not in rtype.verbs or (
+                where.verb == "create" and rtype.namespaced and where.namespace is None):
+            raise ApiError(405, "the server does not allow this method on the requested "
+                                "resource", details={})
+        return rtype
+
+    async def _resource(self, request: web.Request, where: Route,
+                        user: UserInfo) -> web.StreamResponse:
+        rtype = self._resource_type(where)
+        query = request.query
+        namespace = where.namespace if rtype.namespaced else ""
+        dry_run = _dry_run(query)
+        verb = where.verb
+        if verb == "get":
+            shape = views.negotiate(request.headers.get("Accept", ""))
+            obj = self.objects.get(rtype, namespace or "", where.name)
+            return json_response(views.object_body(rtype, shape, obj,
+                                                   query.get("includeObject", "")))
+        if verb == "list":
+            shape = views.negotiate(request.headers.get("Accept", ""))
+            listing = self._list(rtype, namespace, query)
+            return json_response(views.list_body(rtype, shape, listing.items, listing.meta,
+                                                 query.get("includeObject", "")))
+        if verb == "watch":
+            return await self._watch(request, where, rtype, namespace, user)
+        if verb == "create":
+            body = await _json_body(request)
+            if where.resource in _REVIEWS:
+                return json_response(self._review(rtype, body, user), 201)
+            obj = self.objects.create(rtype, namespace or "", body, dry_run)
+            return json_response(views.as_version(rtype, obj), 201)
+        if verb == "update":
+            body = await _json_body(request)
+            obj = self.objects.update(rtype, namespace or "", where.name, body,
+                                      where.subresource, dry_run)
+            return json_response(views.as_version(rtype, obj))
+        if verb == "patch":
+            content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
+            body = None if content_type == APPLY_PATCH else await _json_body(request)
+            obj = self.objects.patch(rtype, namespace or "", where.name, content_type, body,
+                                     where.subresource, dry_run)
+            return json_response(views.as_version(rtype, obj))
+        if verb == "delete":
+            options = await _delete_options(request)
+            obj, gone = self.objects.delete(rtype, namespace or "", where.name, options,
+                                            dry_run)
+            if gone and not self.objects.returns_deleted_object(rtype):
+                return json_response(_success(rtype, obj))
+            return json_response(views.as_version(rtype, obj))
+        if verb == "deletecollection":
+            options = await _delete_options(request)
+            listing = self._list(rtype, namespace, query)
+            for obj in listing.items:
+                meta = obj["metadata"]
+                self.objects.delete(rtype, meta.get("namespace", ""), meta["name"], options,
+                                    dry_run)
+            return json_response(views.list_body(rtype, views.PLAIN, listing.items,
+                                                 listing.meta, ""))
+        raise ApiError(405, "the server does not allow this method on the requested resource")
+
+    # list and watch
+
+    def _matcher(self, rtype: ResourceType, query: Any, name: str = "") -> Callable[[Obj], bool]:
+        try:
+            labels = parse_label_selector(query.get("labelSelector", ""))
+            field_text = query.get("fieldSelector", "")
+            if name:
+                field_text = ",".join(filter(None, [field_text, f"metadata.name={name}"]))
+            fields = parse_field_selector(field_text, rtype.supported_fields())
+        except SelectorError as exc:
+            raise errors.bad_request(str(exc)) from exc
+        label_text = query.get("labelSelector", "")
+        if not label_text and not field_text:
+            return lambda obj: True
+        if not field_text:
+            return lambda obj: labels.matches(obj["metadata"].get("labels") or {})
+        return lambda obj: labels.matches(obj["metadata"].get("labels") or {}) and (
+            fields.matches(rtype.selectable_fields(obj)))
+
+    def _list(self, rtype: ResourceType, namespace: str | None, query: Any) -> _Listing:
+        matches = self._matcher(rtype, query)
+        limit = max(_int_param(query, "limit"), 0)
+        _check_list_rv(self.store, query)
+        list_rv = self.store.rv
+        start: tuple[str, str] | None = None
+        token = query.get("continue")
+        if token:
+            list_rv, start = _decode_continue(token)
+            if list_rv < self.store.compacted_rv:
+                raise errors.expired(
+                    "The provided continue parameter is too old to display a consistent list "
+                    "result. You can start a new list without the continue parameter.")
+        # With a selector the real server reports no remainingItemCount, so a page can
+        # stop at the first match past the limit.
+        selective = bool(query.get("labelSelector") or query.get("fieldSelector"))
+        items: list[Obj] = []
+        more = 0
+        for obj in self.objects.items(rtype, namespace):
+            if start is not None and _list_key(obj) <= start:
+                continue
+            if not matches(obj):
+                continue
+            if limit and len(items) >= limit:
+                more += 1
+                if selective:
+                    break
+                continue
+            items.append(obj)
+        meta: dict[str, Any] = {"resourceVersion": str(list_rv)}
+        if more:
+            meta["continue"] = _encode_continue(list_rv, _list_key(items[-1]))
+            if not selective:
+                meta["remainingItemCount"] = more
+        return _Listing(items, meta)
+
+    async def _watch(self, request: web.Request, where: Route, rtype: ResourceType,
+                     namespace: str | None, user: UserInfo) -> web.StreamResponse:
+        query = request.query
+        shape = views.negotiate(request.headers.get("Accept", ""))
+        matches = self._matcher(rtype, query, where.name)
+        timeout = _float_param(query, "timeoutSeconds") or DEFAULT_WATCH_TIMEOUT
+        bookmarks = _is_true(query.get("allowWatchBookmarks"))
+        rv_text = query.get("resourceVersion", "")
+        initial_events = _is_true(query.get("sendInitialEvents"))
+        if initial_events and (query.get("resourceVersionMatch") != "NotOlderThan"
+                               or not bookmarks):
+            raise errors.invalid("ListOptions", "meta.k8s.io", "", [errors.Cause(
+                "FieldValueForbidden", "Forbidden: sendInitialEvents requires "
+                "resourceVersionMatch=NotOlderThan and allowWatchBookmarks=true",
+                "sendInitialEvents")])
+        since: int | None = None
+        initial: list[Obj] | None = None
+        if initial_events or rv_text in ("", "0"):
+            initial = [obj for obj in self.objects.items(rtype, namespace) if matches(obj)]
+        else:
+            since = _parse_rv(rv_text)
+            if since > self.store.rv:
+                raise ApiError(504, f"Too large resource version: {since}, current: "
+                                    f"{self.store.rv}", reason="Timeout")
+        stream = watch.WatchStream(
+            rtype, shape, query.get("includeObject", ""),
+            matches if namespace is None else (
+                lambda obj: obj["metadata"].get("namespace", "") == namespace and matches(obj)))
+        self._record(where, user.name, 200)
+        return await watch.serve(
+            request, self.store, stream, since=since, initial=initial,
+            initial_events_end=initial_events, bookmarks=bookmarks, timeout=timeout,
+            bookmark_interval=self.settings.bookmark_interval,
+            expire_now=self.faults.take_expiry(where.counted_resource),
+            on_open=self.settings.open_watches.add,
+            on_close=self.settings.open_watches.discard,
+        )
+
+    # access reviews
+
+    def _review(self, rtype: ResourceType, body: Any, user: UserInfo) -> Obj:
+        if not isinstance(body, dict) or not isinstance(body.get("spec"), dict):
+            raise errors.invalid(rtype.kind, rtype.group, "", [errors.Cause(
+                "FieldValueRequired", "Required value", "spec")])
+        subject = user if rtype.plural == "selfsubjectaccessreviews" else None
+        try:
+            status = rbac.subject_access_review(self.authorization.authorizer(), body["spec"],
+                                                subject)
+        except rbac.ReviewError as exc:
+            raise errors.invalid(rtype.kind, rtype.group, "", [errors.Cause(
+                "FieldValueInvalid", exc.message, exc.field)]) from exc
+        metadata = dict(body.get("metadata") or {}, creationTimestamp=None)
+        return {"kind": rtype.kind, "apiVersion": rtype.api_version, "metadata": metadata,
+                "spec": body["spec"], "status": status}
+
+
+def _success(rtype: ResourceType, obj: Obj) -> Obj:
+    details: dict[str, Any] = {"name": obj["metadata"]["name"], "kind": rtype.plural,
+                               "uid": obj["metadata"]["uid"]}
+    if rtype.group:
+        details["group"] = rtype.group
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+            "details": details}
+
+
+_BODY_TYPES = ("application/json", "application/yaml", protobuf.MEDIA_TYPE, MERGE_PATCH,
+               JSON_PATCH, STRATEGIC_PATCH)
+
+
+async def _json_body(request: web.Request) -> Any:
+    """The request body as data; JSON or YAML only (protobuf clients fall back on 415)."""
+    content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
+    content_type = content_type or "application/json"  # as the real server assumes
+    if content_type not in _BODY_TYPES:
+        raise errors.unsupported_media_type(content_type, ["application/json",
+                                                           "application/yaml"])
+    raw = await request.read()
+    if content_type == protobuf.MEDIA_TYPE:
+        return protobuf.decode(raw)
+    try:
+        if content_type == "application/yaml":
+            return yaml.safe_load(raw)
+        return json.loads(raw)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise errors.bad_request(f"the body of the request could not be decoded as JSON: "
+                                 f"{exc}") from exc
+
+
+async def _delete_options(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    options: dict[str, Any] = {}
+    if raw.strip():
+        try:
+            options = json.loads(raw)
+        except ValueError as exc:
+            raise errors.bad_request(f"DeleteOptions could not be decoded: {exc}") from exc
+        if not isinstance(options, dict):
+            raise errors.bad_request("DeleteOptions must be an object")
+    if "propagationPolicy" in request.query:
+        options["propagationPolicy"] = request.query["propagationPolicy"]
+    if "orphanDependents" in request.query:
+        options["orphanDependents"] = _is_true(request.query["orphanDependents"])
+    return options
+
+
+def _dry_run(query: Any) -> bool:
+    values = query.getall("dryRun", [])
+    for value in values:
+        if value != "All":
+            raise errors.bad_request(f"Invalid dryRun value: {value}; only All is supported")
+    return bool(values)
+
+
+def _is_true(value: str | None) -> bool:
+    return value is not None and value.lower() in ("true", "1")
+
+
+def _int_param(query: Any, name: str) -> int:
+    text = query.get(name, "")
+    try:
+        return int(text) if text else 0
+    except ValueError as exc:
+        raise errors.bad_request(f"invalid {name} {text!r}: must be an integer") from exc
+
+
+def _float_param(query: Any, name: str) -> float:
+    text = query.get(name, "")
+    try:
+        return float(text) if text else 0.0
+    except ValueError as exc:
+        raise errors.bad_request(f"invalid {name} {text!r}: must be a number") from exc
+
+
+def _parse_rv(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError as exc:
+        raise errors.bad_request(f'invalid resource version "{text}"') from exc
+
+
+def _check_list_rv(store: Store, query: Any) -> None:
+    """Lists serve the newest state; an rv newer than that, or an exact older one, cannot be."""
+    text = query.get("resourceVersion", "")
+    if not text or text == "0":
+        return
+    rv = _parse_rv(text)
+    if rv > store.rv:
+        raise ApiError(504, f"Too large resource version: {rv}, current: {store.rv}",
+                       reason="Timeout")
+    if query.get("resourceVersionMatch") == "Exact" and rv != store.rv:
+        raise errors.expired(f"resourceVersion {rv} is older than the current {store.rv}; "
+                             "this server keeps no snapshots for resourceVersionMatch=Exact")
+
+
+def _list_key(obj: Obj) -> tuple[str, str]:
+    meta = obj["metadata"]
+    return (meta.get("namespace", ""), meta["name"])
+
+
+def _encode_continue(rv: int, start: tuple[str, str]) -> str:
+    raw = json.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": list(start)}).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _decode_continue(token: str) -> tuple[int, tuple[str, str]]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode()))
+        namespace, name = data["start"]
+        return int(data["rv"]), (str(namespace), str(name))
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        raise errors.bad_request(f"continue key is not valid: {exc}") from exc

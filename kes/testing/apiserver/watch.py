@@ -1,0 +1,158 @@
+"""Watch streams: replay from history, live fan-out, bookmarks, timeouts, forced endings."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from kes.testing.apiserver import errors, views
+from kes.testing.apiserver.resources import ResourceType
+from kes.testing.apiserver.store import Event, Obj, Store
+
+Matcher = Callable[[Obj], bool]
+INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+
+
+class WatchStream:
+    """One client's watch: a filtered subscription to a storage, written as JSON lines."""
+
+    def __init__(self, rtype: ResourceType, shape: str, include_object: str,
+                 matches: Matcher) -> None:
+        self.rtype = rtype
+        self.shape = shape
+        self.include_object = include_object
+        self.matches = matches
+        self.queue: asyncio.Queue[tuple[str, Obj] | None] = asyncio.Queue()
+
+    def offer(self, event: Event) -> None:
+        change = self.translate(event)
+        if change is not None:
+            self.queue.put_nowait(change)
+
+    def translate(self, event: Event) -> tuple[str, Obj] | None:
+        """The event as this watcher sees it: objects entering or leaving its selection
+        become ADDED or DELETED, as the real server's filtered watches do."""
+        now_in = self.matches(event.obj)
+        if event.type == "MODIFIED":
+            was_in = event.old is not None and self.matches(event.old)
+            if now_in and not was_in:
+                return ("ADDED", event.obj)
+            if was_in and not now_in:
+                return ("DELETED", event.obj)
+        return (event.type, event.obj) if now_in else None
+
+    def close(self) -> None:
+        self.queue.put_nowait(None)
+
+    def line(self, event_type: str, obj: Obj) -> bytes:
+        body = views.object_body(self.rtype, self.shape, obj, self.include_object)
+        return json.dumps({"type": event_type, "object": body},
+                          separators=(",", ":")).encode() + b"\n"
+
+    def bookmark(self, rv: int, initial_events_end: bool = False) -> bytes:
+        meta: dict[str, Any] = {"resourceVersion": str(rv)}
+        if initial_events_end:
+            meta["annotations"] = {INITIAL_EVENTS_END: "true"}
+        kind, api_version = self.rtype.kind, self.rtype.api_version
+        if self.shape in (views.METADATA, views.METADATA_LIST):
+            kind, api_version = views.METADATA, "meta.k8s.io/v1"
+        body = {"kind": kind, "apiVersion": api_version, "metadata": meta}
+        return json.dumps({"type": "BOOKMARK", "object": body},
+                          separators=(",", ":")).encode() + b"\n"
+
+
+def error_line(error: errors.ApiError) -> bytes:
+    return json.dumps({"type": "ERROR", "object": error.status()}).encode() + b"\n"
+
+
+async def serve(
+    request: web.Request,
+    store: Store,
+    stream: WatchStream,
+    *,
+    since: int | None,
+    initial: list[Obj] | None,
+    initial_events_end: bool,
+    bookmarks: bool,
+    timeout: float,
+    bookmark_interval: float,
+    expire_now: bool,
+    on_open: Callable[[WatchStream], None],
+    on_close: Callable[[WatchStream], None],
+) -> web.StreamResponse:
+    """Stream events until the timeout, the client leaving, or the server closing it.
+
+    `since` replays history after that rv; `initial` sends synthetic ADDED events first.
+    Replay and subscription happen without yielding, so no commit falls between them.
+    """
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    response.enable_chunked_encoding()
+    key = stream.rtype.storage_key
+    backlog: list[bytes] = []
+    if expire_now:
+        backlog.append(error_line(errors.expired(f"too old resource version: {since or 0} "
+                                                 f"({store.compacted_rv + 1})")))
+    else:
+        if initial is not None:
+            backlog.extend(stream.line("ADDED", obj) for obj in initial)
+            if initial_events_end:
+                backlog.append(stream.bookmark(store.rv, initial_events_end=True))
+        if since is not None:
+            replay = store.events_since(key, since)
+            if replay is None:
+                backlog.append(error_line(errors.expired(
+                    f"too old resource version: {since} ({store.compacted_rv + 1})")))
+                expire_now = True
+            else:
+                for event in replay:
+                    change = stream.translate(event)
+                    if change is not None:
+                        backlog.append(stream.line(*change))
+        if not expire_now:
+            store.subscribe(key, stream)
+            on_open(stream)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    try:
+        await response.prepare(request)
+        if backlog:
+            await response.write(b"".join(backlog))
+        if expire_now:
+            return response
+        next_bookmark = loop.time() + bookmark_interval
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                if bookmarks:
+                    await response.write(stream.bookmark(store.rv))
+                break
+            wait = min(remaining, next_bookmark - loop.time(), 5.0)
+            try:
+                item = await asyncio.wait_for(stream.queue.get(), max(wait, 0))
+            except TimeoutError:
+                if request.transport is None or request.transport.is_closing():
+                    break
+                if bookmarks and loop.time() >= next_bookmark:
+                    await response.write(stream.bookmark(store.rv))
+                    next_bookmark = loop.time() + bookmark_interval
+                continue
+            if item is None:
+                break
+            chunk = [stream.line(*item)]
+            while not stream.queue.empty():
+                more = stream.queue.get_nowait()
+                if more is None:
+                    await response.write(b"".join(chunk))
+                    return response
+                chunk.append(stream.line(*more))
+            await response.write(b"".join(chunk))
+    except ConnectionResetError:
+        pass  # the client left
+    finally:
+        store.unsubscribe(key, stream)
+        on_close(stream)
+    return response
