@@ -1,0 +1,1 @@
+"""`kes controller`: syncs ExternalSecrets from GCP Secret Manager into owned Secrets."""

@@ -1,0 +1,75 @@
+"""Fetch a set of GSM versions: each once, a bounded number at a time, under a
+per-project rate so a large cluster stays inside Secret Manager's access quota."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable
+
+from kes.gsm import GsmError, RetryPolicy, SecretManager, SecretValue
+
+# Retries inside one cycle stay short (a cycle waits for its slowest fetch); a version
+# still failing after them is retried by the poller's per-version backoff instead.
+CONTROLLER_RETRY = RetryPolicy(initial=0.2, maximum=2.0, deadline=5.0, attempt_timeout=5.0)
+
+
+def project_of(version_name: str) -> str:
+    """`projects/P/...` -> `P`."""
+    parts = version_name.split("/")
+    return parts[1] if len(parts) > 1 and parts[0] == "projects" else ""
+
+
+class RateLimiter:
+    """A token bucket: `rate` acquisitions per second, bursts up to one second's worth."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._rate = rate
+        self._capacity = max(1.0, rate)
+        self._tokens = self._capacity
+        self._clock = clock
+        self._updated = clock()
+        self._lock = asyncio.Lock()
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(self._capacity, self._tokens + (now - self._updated) * self._rate)
+        self._updated = now
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            self._refill()
+            while self._tokens < 1:
+                await asyncio.sleep((1 - self._tokens) / self._rate)
+                self._refill()
+            self._tokens -= 1
+
+
+FetchResult = SecretValue | GsmError
+
+
+class Fetcher:
+    def __init__(self, gsm: SecretManager, max_concurrent: int, rate_per_project: float) -> None:
+        self._gsm = gsm
+        self._slots = asyncio.Semaphore(max_concurrent)
+        self._rate = rate_per_project
+        self._limiters: dict[str, RateLimiter] = {}
+
+    def _limiter(self, project: str) -> RateLimiter:
+        if project not in self._limiters:
+            self._limiters[project] = RateLimiter(self._rate)
+        return self._limiters[project]
+
+    async def _one(self, version_name: str) -> FetchResult:
+        await self._limiter(project_of(version_name)).acquire()
+        async with self._slots:
+            try:
+                return await self._gsm.access(version_name)
+            except GsmError as e:
+                return e
+
+    async def fetch_all(self, version_names: Iterable[str]) -> dict[str, FetchResult]:
+        """Each distinct name is accessed once; failures come back as values."""
+        names = sorted(set(version_names))
+        results = await asyncio.gather(*(self._one(name) for name in names))
+        return dict(zip(names, results, strict=True))

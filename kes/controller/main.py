@@ -1,0 +1,239 @@
+"""`kes controller`: assemble the parts and run them until stopped.
+
+Start-up lists ExternalSecrets, managed Secrets and (when enforced) namespaces
+once to fill the cache, then the watches keep it current and the poller syncs
+from it. Readiness means that first listing is done. A stop lets the running
+cycle finish its writes before the watches close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import kopf
+from aiohttp import web
+from kubernetes import client as k8s
+
+from kes.controller.cache import ClusterCache
+from kes.controller.cluster import Cluster, load_cluster
+from kes.controller.fetch import CONTROLLER_RETRY, Fetcher
+from kes.controller.handlers import GROUP, PLURAL, VERSION, EventHandlers, build_registry
+from kes.controller.leader import LeaderElector, LeaseConfig
+from kes.controller.logs import configure_logging
+from kes.controller.manifest import MANAGED_BY, MANAGED_BY_LABEL
+from kes.controller.metrics import ControllerMetrics
+from kes.controller.poller import Poller
+from kes.controller.settings import ControllerSettings, settings_from_env
+from kes.controller.writer import KubeWriter
+from kes.errors import KesError
+from kes.gsm import SecretManager
+
+log = logging.getLogger("kes.controller")
+
+
+class Controller:
+    def __init__(
+        self,
+        settings: ControllerSettings,
+        cluster: Cluster,
+        gsm: SecretManager,
+        metrics: ControllerMetrics,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self._cluster = cluster
+        self.cache = ClusterCache(settings.instance_id, settings.default_project)
+        self.writer = KubeWriter(cluster.api_client, metrics.on_kube_request)
+        fetcher = Fetcher(gsm, settings.max_concurrent_fetches, settings.access_rate_per_project)
+        self.poller = Poller(settings, self.cache, fetcher, self.writer, metrics)
+        self.handlers = EventHandlers(self.cache, self.poller)
+        self.ready = asyncio.Event()
+        self.standing_by = False
+
+    # ---- start-up lists ------------------------------------------------------------
+
+    def _list(
+        self, what: str, fn: Callable[..., Any], *args: Any, **kw: Any
+    ) -> list[dict[str, Any]]:
+        self.metrics.on_kube_request("list", what)
+        body = json.loads(fn(*args, _preload_content=False, **kw).data)
+        items: list[dict[str, Any]] = body.get("items") or []
+        return items
+
+    def _initial_objects(
+        self,
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+        core = k8s.CoreV1Api(self._cluster.api_client)
+        custom = k8s.CustomObjectsApi(self._cluster.api_client)
+        selector = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
+        externalsecrets: list[dict[str, Any]] = []
+        secrets: list[dict[str, Any]] = []
+        if self.settings.watched_namespaces:
+            for ns in self.settings.watched_namespaces:
+                externalsecrets += self._list(
+                    PLURAL, custom.list_namespaced_custom_object, GROUP, VERSION, ns, PLURAL
+                )
+                secrets += self._list(
+                    "secrets", core.list_namespaced_secret, ns, label_selector=selector
+                )
+        else:
+            externalsecrets = self._list(
+                PLURAL, custom.list_cluster_custom_object, GROUP, VERSION, PLURAL
+            )
+            secrets = self._list(
+                "secrets", core.list_secret_for_all_namespaces, label_selector=selector
+            )
+        namespaces = (
+            self._list("namespaces", core.list_namespace)
+            if self.settings.enforce_namespace_annotations
+            else []
+        )
+        return externalsecrets, secrets, namespaces
+
+    async def prime(self) -> None:
+        externalsecrets, secrets, namespaces = await asyncio.to_thread(self._initial_objects)
+        for obj in namespaces:
+            self.handlers.namespace(None, obj)
+        for obj in secrets:
+            self.handlers.secret(None, obj)
+        for obj in externalsecrets:
+            obj.setdefault("apiVersion", f"{GROUP}/{VERSION}")
+            self.handlers.externalsecret(None, obj)
+        self.ready.set()
+        log.info(
+            "initial lists done",
+            extra={"externalsecrets": len(self.cache.externalsecrets), "secrets": len(secrets)},
+        )
+
+    # ---- running -------------------------------------------------------------------
+
+    def _kopf_settings(self) -> kopf.OperatorSettings:
+        settings = kopf.OperatorSettings()
+        settings.posting.enabled = False  # kes posts its own Events, only on transitions
+        settings.scanning.disabled = True  # no CRD or namespace scanning: fewer permissions
+        settings.peering.standalone = True  # one replica is active; see leader election
+        settings.watching.label_selectors["v1/secrets"] = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
+        return settings
+
+    async def _login(self, **_: Any) -> kopf.ConnectionInfo:
+        return self._cluster.connection
+
+    async def run(self, stop: asyncio.Event) -> bool:
+        """Run until `stop` is set; the cycle in progress completes first.
+
+        False when leadership was lost: the process should exit non-zero and restart.
+        """
+        elector = None
+        if self.settings.leader_election:
+            elector = LeaderElector(
+                self._cluster.api_client,
+                LeaseConfig(
+                    self.settings.lease_namespace, self.settings.lease_name, self.settings.identity
+                ),
+                self.metrics.on_kube_request,
+            )
+            self.standing_by = True
+            if not await elector.acquire(stop):
+                return True
+            self.standing_by = False
+        try:
+            await self.prime()
+            return await self._serve(stop, elector)
+        finally:
+            if elector is not None:
+                await elector.release()
+
+    async def _serve(self, stop: asyncio.Event, elector: LeaderElector | None) -> bool:
+        operator_stop: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        operator = asyncio.create_task(
+            kopf.operator(
+                registry=build_registry(self.handlers, self.settings, self._login),
+                settings=self._kopf_settings(),
+                clusterwide=not self.settings.watched_namespaces,
+                namespaces=self.settings.watched_namespaces,
+                standalone=True,
+                stop_flag=operator_stop,
+            )
+        )
+        poller = asyncio.create_task(self.poller.run(stop))
+        stopped = asyncio.ensure_future(stop.wait())
+        tasks = {operator, poller, stopped}
+        leadership = asyncio.ensure_future(elector.keep(stop)) if elector else None
+        if leadership is not None:
+            tasks.add(leadership)
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        kept = leadership is None or not leadership.done() or stop.is_set()
+        stop.set()
+        await poller  # a cycle in flight ends with its writes done
+        if not operator_stop.done():
+            operator_stop.set_result(None)
+        await operator
+        if leadership is not None:
+            await leadership
+        return kept
+
+
+def health_app(controller: Controller) -> web.Application:
+    async def metrics(_: web.Request) -> web.Response:
+        return web.Response(
+            body=controller.metrics.exposition(), content_type="text/plain", charset="utf-8"
+        )
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def readyz(_: web.Request) -> web.Response:
+        if controller.ready.is_set() or controller.standing_by:
+            return web.Response(text="ok")
+        return web.Response(status=503, text="initial lists not done")
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app
+
+
+async def serve_health(controller: Controller, host: str, port: int) -> web.AppRunner:
+    runner = web.AppRunner(health_app(controller), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner
+
+
+async def run_controller(settings: ControllerSettings, cluster: Cluster) -> bool:
+    """The process: controller, metrics and health, stopped by SIGTERM or SIGINT.
+
+    False when leadership was lost."""
+    metrics = ControllerMetrics()
+    gsm = SecretManager(on_call=metrics.on_gsm_call, retry=CONTROLLER_RETRY)
+    controller = Controller(settings, cluster, gsm, metrics)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runner = await serve_health(controller, "0.0.0.0", settings.metrics_port)
+    try:
+        return await controller.run(stop)
+    finally:
+        await runner.cleanup()
+        await gsm.close()
+
+
+def main(kubeconfig: str | None, context: str | None, project: str | None) -> int:
+    """`kes controller`: exit 2 on bad configuration, 1 on lost leadership, 0 after a stop."""
+    try:
+        settings = settings_from_env(os.environ, default_project=project)
+        configure_logging(settings.log_level)
+        cluster = load_cluster(kubeconfig, context)
+    except KesError as e:
+        print(f"kes controller: {e}", file=sys.stderr)
+        return 2
+    return 0 if asyncio.run(run_controller(settings, cluster)) else 1

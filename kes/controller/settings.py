@@ -1,0 +1,155 @@
+"""The controller's configuration, read from KES's environment variables.
+
+KES treated its boolean flags as present-or-absent (`DISABLE_POLLING=false` turned
+polling off); here every boolean is parsed, and anything unclear stops the start.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from kes.errors import KesError
+
+NAMING_PERMITTED_ANNOTATION = "externalsecrets.kubernetes-client.io/permitted-key-name"
+PROJECTS_PERMITTED_ANNOTATION = "externalsecrets.kubernetes-client.io/permitted-projects"
+
+T = TypeVar("T")
+
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+_LOG_LEVELS = ("debug", "info", "warning", "warn", "error", "critical")
+
+
+class SettingsError(KesError):
+    """An environment variable has a value the controller cannot use."""
+
+
+@dataclass(frozen=True)
+class ControllerSettings:
+    poll_interval: float = 10.0
+    """Seconds between refreshes of an ExternalSecret without spec.refreshInterval."""
+    watched_namespaces: tuple[str, ...] = ()
+    """Empty: every namespace."""
+    instance_id: str = ""
+    log_level: str = "info"
+    metrics_port: int = 3001
+    disable_polling: bool = False
+    enforce_namespace_annotations: bool = False
+    naming_permitted_annotation: str = NAMING_PERMITTED_ANNOTATION
+    default_project: str | None = None
+    max_concurrent_fetches: int = 16
+    access_rate_per_project: float = 1000.0
+    """GSM accesses per second per project; the quota is 90,000 a minute (1,500/s)."""
+    status_refresh: float = 300.0
+    """Seconds after which an unchanged status still gets a new lastSync."""
+    max_backoff: float = 300.0
+    """Longest wait before retrying a GSM version that failed."""
+    leader_election: bool = False
+    """Take the Lease `lease_name` in `lease_namespace` before syncing."""
+    lease_name: str = "kes-controller"
+    lease_namespace: str = "default"
+    identity: str = field(default_factory=socket.gethostname)
+    """This replica's name in the Lease (the pod name)."""
+
+
+def parse_bool(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise SettingsError(f"{name}={value!r} is not a boolean (use true/false, 1/0, yes/no)")
+
+
+def _positive_number(name: str, value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise SettingsError(f"{name}={value!r} is not a number") from None
+    if number <= 0:
+        raise SettingsError(f"{name}={value!r} must be greater than zero")
+    return number
+
+
+def _positive_int(name: str, value: str) -> int:
+    if not value.strip().isdigit() or int(value) <= 0:
+        raise SettingsError(f"{name}={value!r} must be a whole number greater than zero")
+    return int(value)
+
+
+def _port(name: str, value: str) -> int:
+    if not value.strip().isdigit() or not 0 <= int(value) <= 65535:
+        raise SettingsError(f"{name}={value!r} is not a TCP port (0-65535)")
+    return int(value)
+
+
+def _namespaces(value: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(n.strip() for n in value.split(",") if n.strip()))
+
+
+def _log_level(name: str, value: str) -> str:
+    lowered = value.strip().lower()
+    if lowered not in _LOG_LEVELS:
+        raise SettingsError(f"{name}={value!r} is not one of {', '.join(_LOG_LEVELS)}")
+    return "warning" if lowered == "warn" else lowered
+
+
+def _non_empty(name: str, value: str) -> str:
+    if not value.strip():
+        raise SettingsError(f"{name} must not be empty")
+    return value.strip()
+
+
+def _read(env: Mapping[str, str], name: str, convert: Callable[[str, str], T], default: T) -> T:
+    raw = env.get(name)
+    return default if raw is None or raw.strip() == "" else convert(name, raw)
+
+
+def settings_from_env(
+    env: Mapping[str, str], default_project: str | None = None
+) -> ControllerSettings:
+    """Read the KES environment; `default_project` (from --project) wins over the env."""
+    d = ControllerSettings()
+    interval_ms = _read(
+        env, "POLLER_INTERVAL_MILLISECONDS", _positive_number, d.poll_interval * 1000
+    )
+    return ControllerSettings(
+        poll_interval=interval_ms / 1000,
+        watched_namespaces=_namespaces(env.get("WATCHED_NAMESPACES", "")),
+        instance_id=env.get("INSTANCE_ID", "").strip(),
+        log_level=_read(env, "LOG_LEVEL", _log_level, d.log_level),
+        metrics_port=_read(env, "METRICS_PORT", _port, d.metrics_port),
+        disable_polling=_read(env, "DISABLE_POLLING", parse_bool, d.disable_polling),
+        enforce_namespace_annotations=_read(
+            env, "ENFORCE_NAMESPACE_ANNOTATIONS", parse_bool, d.enforce_namespace_annotations
+        ),
+        naming_permitted_annotation=_read(
+            env, "NAMING_PERMITTED_ANNOTATION", _non_empty, d.naming_permitted_annotation
+        ),
+        default_project=default_project or env.get("GOOGLE_CLOUD_PROJECT", "").strip() or None,
+        max_concurrent_fetches=_read(
+            env, "GSM_MAX_CONCURRENT_FETCHES", _positive_int, d.max_concurrent_fetches
+        ),
+        access_rate_per_project=_read(
+            env, "GSM_ACCESS_RATE_PER_PROJECT", _positive_number, d.access_rate_per_project
+        ),
+        status_refresh=_read(env, "STATUS_REFRESH_SECONDS", _positive_number, d.status_refresh),
+        leader_election=_read(env, "LEADER_ELECTION", parse_bool, d.leader_election),
+        lease_name=_read(env, "LEADER_ELECTION_LEASE", _non_empty, d.lease_name),
+        lease_namespace=_read(env, "POD_NAMESPACE", _non_empty, d.lease_namespace),
+        identity=_read(env, "POD_NAME", _non_empty, socket.gethostname()),
+    )
+
+
+def compile_permitted(pattern: str, namespace: str, annotation: str) -> re.Pattern[str]:
+    """A namespace annotation's regex, or a KesError naming the namespace and annotation."""
+    try:
+        return re.compile(pattern)
+    except re.error as e:
+        raise KesError(
+            f"namespace {namespace}: annotation {annotation} is not a valid regex: {e}"
+        ) from None

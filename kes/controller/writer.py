@@ -1,0 +1,211 @@
+"""Every Kubernetes write the controller makes: Secrets, ExternalSecret status, Events.
+
+The official client is synchronous, so each call runs in a worker thread. A write
+that loses a race (409) is re-planned on fresh state, never forced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import urllib3
+from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
+
+from kes.controller.manifest import FORBIDDEN_TYPES, Plan, merge_for_update, plan_write
+from kes.controller.status import EventNote, WriteAction
+from kes.errors import KesError
+
+GROUP, VERSION, PLURAL = "kubernetes-client.io", "v1", "externalsecrets"
+MAX_ATTEMPTS = 5
+
+T = TypeVar("T")
+WriteCounter = Callable[[str, str], None]
+"""(verb, resource): counts every request, reads included, for metrics."""
+
+
+class WriteError(KesError):
+    """A Secret could not be written; the message names it and never holds data."""
+
+
+class NotOwnedError(WriteError):
+    """The Secret exists and belongs to something else: kes leaves it alone."""
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    action: WriteAction
+    secret: dict[str, Any] | None
+    """The Secret as the API server answered it, for the cache."""
+
+
+def _body(response: Any) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(response.data)
+    return data
+
+
+def _reason(e: ApiException) -> str:
+    try:
+        message = json.loads(e.body or "").get("message")
+    except (TypeError, ValueError, AttributeError):
+        message = None
+    return f"HTTP {e.status}: {message or e.reason}"
+
+
+class KubeWriter:
+    def __init__(self, api_client: k8s.ApiClient, count: WriteCounter) -> None:
+        self._core = k8s.CoreV1Api(api_client)
+        self._custom = k8s.CustomObjectsApi(api_client)
+        self._count = count
+
+    async def _call(
+        self, verb: str, resource: str, fn: Callable[..., T], *args: Any, **kw: Any
+    ) -> T:
+        self._count(verb, resource)
+        if verb in ("create", "update"):
+            kw["_headers"] = {"Content-Type": "application/json"}
+        try:
+            return await asyncio.to_thread(fn, *args, _preload_content=False, **kw)
+        except urllib3.exceptions.HTTPError as e:
+            raise WriteError(f"{verb} {resource}: the API server cannot be reached: {e}") from None
+
+    async def _read_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return _body(
+                await self._call(
+                    "get", "secrets", self._core.read_namespaced_secret, name, namespace
+                )
+            )
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+
+    async def apply_secret(
+        self, manifest: Mapping[str, Any], actual: Mapping[str, Any] | None
+    ) -> WriteResult:
+        """Bring the Secret to `manifest`, starting from the cached `actual`."""
+        meta = manifest["metadata"]
+        namespace, name = meta["namespace"], meta["name"]
+        where = f"Secret {namespace}/{name}"
+        if manifest["type"] in FORBIDDEN_TYPES:
+            raise WriteError(f"{where}: type {manifest['type']} is not allowed")
+        action = WriteAction.NONE
+        for _ in range(MAX_ATTEMPTS):
+            plan = plan_write(manifest, actual)
+            try:
+                if plan is Plan.NOTHING:
+                    return WriteResult(action, dict(actual) if actual is not None else None)
+                if plan is Plan.NOT_OWNED:
+                    raise NotOwnedError(
+                        f"{where} exists and is not owned by this ExternalSecret; "
+                        "kes does not take it over"
+                    )
+                assert actual is not None or plan is Plan.CREATE
+                if plan is Plan.UPDATE and actual is not None:
+                    body = merge_for_update(manifest, actual)
+                    written = _body(
+                        await self._call(
+                            "update",
+                            "secrets",
+                            self._core.replace_namespaced_secret,
+                            name,
+                            namespace,
+                            body,
+                        )
+                    )
+                    return WriteResult(WriteAction.UPDATED, written)
+                if plan is Plan.REPLACE and actual is not None:
+                    await self._call(
+                        "delete",
+                        "secrets",
+                        self._core.delete_namespaced_secret,
+                        name,
+                        namespace,
+                        body=k8s.V1DeleteOptions(
+                            preconditions=k8s.V1Preconditions(
+                                uid=actual["metadata"]["uid"],
+                                resource_version=actual["metadata"]["resourceVersion"],
+                            )
+                        ),
+                    )
+                    action = WriteAction.REPLACED
+                written = _body(
+                    await self._call(
+                        "create",
+                        "secrets",
+                        self._core.create_namespaced_secret,
+                        namespace,
+                        manifest,
+                    )
+                )
+                return WriteResult(
+                    action if action is WriteAction.REPLACED else WriteAction.CREATED, written
+                )
+            except ApiException as e:
+                if e.status not in (404, 409):
+                    raise WriteError(f"{where}: {_reason(e)}") from None
+                actual = await self._fresh(namespace, name, where)
+        raise WriteError(f"{where}: still conflicting after {MAX_ATTEMPTS} attempts")
+
+    async def _fresh(self, namespace: str, name: str, where: str) -> dict[str, Any] | None:
+        try:
+            return await self._read_secret(namespace, name)
+        except ApiException as e:
+            raise WriteError(f"{where}: {_reason(e)}") from None
+
+    async def write_status(
+        self, namespace: str, name: str, status: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Merge-patch the status subresource; answers the whole ExternalSecret."""
+        try:
+            response = await self._call(
+                "patch",
+                "externalsecrets/status",
+                self._custom.patch_namespaced_custom_object_status,
+                GROUP,
+                VERSION,
+                namespace,
+                PLURAL,
+                name,
+                {"status": dict(status)},
+            )
+        except ApiException as e:
+            raise WriteError(f"status of ExternalSecret {namespace}/{name}: {_reason(e)}") from None
+        return _body(response)
+
+    async def post_event(self, involved: Mapping[str, Any], note: EventNote) -> None:
+        meta = involved["metadata"]
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "ExternalSecret",
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta["uid"],
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+            "type": note.type,
+            "reason": note.reason,
+            "message": note.message,
+            "source": {"component": "kes-controller"},
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        try:
+            await self._call(
+                "create", "events", self._core.create_namespaced_event, meta["namespace"], event
+            )
+        except ApiException as e:
+            where = f"{meta['namespace']}/{meta['name']}"
+            raise WriteError(f"Event for ExternalSecret {where}: {_reason(e)}") from None

@@ -1,0 +1,84 @@
+"""Fetching against the Secret Manager emulator: once per version, failures as values."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import grpc
+
+from kes.controller.fetch import Fetcher, RateLimiter, project_of
+from kes.gsm import FailedPrecondition, NotFound, SecretManager, SecretValue
+from kes.testing.gsm import SecretManagerEmulator
+
+
+def test_project_of() -> None:
+    assert project_of("projects/p1/secrets/s/versions/1") == "p1"
+    assert project_of("projects/p1/locations/eu/secrets/s/versions/1") == "p1"
+
+
+async def test_each_distinct_version_is_accessed_once(
+    gsm_emulator: SecretManagerEmulator, gsm: SecretManager, seed: Any
+) -> None:
+    gsm_emulator.seed(
+        seed(
+            {
+                "projects/proj-one/secrets/a": ["a1", "a2"],
+                "projects/proj-one/secrets/b": [b"\x00\x01"],
+            }
+        )
+    )
+    names = ["projects/proj-one/secrets/a/versions/latest"] * 5 + [
+        "projects/proj-one/secrets/a/versions/1",
+        "projects/proj-one/secrets/b/versions/1",
+        "projects/proj-one/secrets/b/versions/1",
+    ]
+    results = await Fetcher(gsm, max_concurrent=2, rate_per_project=1000).fetch_all(names)
+    assert gsm_emulator.counters.calls["AccessSecretVersion"] == 3
+    latest = results["projects/proj-one/secrets/a/versions/latest"]
+    assert isinstance(latest, SecretValue)
+    assert (latest.name, latest.data) == ("projects/proj-one/secrets/a/versions/2", b"a2")
+    binary = results["projects/proj-one/secrets/b/versions/1"]
+    assert isinstance(binary, SecretValue) and binary.data == b"\x00\x01"
+
+
+async def test_failures_come_back_per_version(
+    gsm_emulator: SecretManagerEmulator, gsm: SecretManager, seed: Any
+) -> None:
+    gsm_emulator.seed(
+        {
+            "secrets": [
+                {"name": "projects/proj-one/secrets/ok", "versions": [{"data": "v"}]},
+                {
+                    "name": "projects/proj-one/secrets/off",
+                    "versions": [{"data": "v", "state": "DISABLED"}],
+                },
+            ]
+        }
+    )
+    results = await Fetcher(gsm, max_concurrent=4, rate_per_project=1000).fetch_all(
+        [
+            "projects/proj-one/secrets/ok/versions/1",
+            "projects/proj-one/secrets/off/versions/1",
+            "projects/proj-one/secrets/missing/versions/1",
+        ]
+    )
+    assert isinstance(results["projects/proj-one/secrets/ok/versions/1"], SecretValue)
+    assert isinstance(results["projects/proj-one/secrets/off/versions/1"], FailedPrecondition)
+    assert isinstance(results["projects/proj-one/secrets/missing/versions/1"], NotFound)
+    assert (
+        gsm_emulator.counters.results[("AccessSecretVersion", grpc.StatusCode.NOT_FOUND.name)] == 1
+    )
+
+
+async def test_rate_limiter_waits_for_time_to_pass() -> None:
+    now = [0.0]
+    limiter = RateLimiter(rate=100, clock=lambda: now[0])
+    for _ in range(100):  # a second's worth is available at once
+        await limiter.acquire()
+    waiting = asyncio.ensure_future(limiter.acquire())
+    for _ in range(5):
+        await asyncio.sleep(0.02)
+    assert not waiting.done()  # the clock has not moved: no token can appear
+    now[0] += 0.01
+    await asyncio.wait_for(waiting, timeout=5)

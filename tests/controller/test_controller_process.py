@@ -1,0 +1,170 @@
+"""The controller as deployed: the CLI process, signals, metrics, health, leader
+election, and the least-privilege RBAC of config/cluster/."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DB = [{"key": "db", "name": "password", "property": "password"}]
+CLUSTER_CONFIG = Path(__file__).resolve().parents[2] / "config" / "cluster"
+CONTROLLER = "system:serviceaccount:kes-system:kes-controller"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def http_get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+    except OSError:
+        return 0, ""
+
+
+def test_kes_controller_process_serves_metrics_and_stops_on_sigterm(
+    kube: Any,
+    gsm_hand: Any,
+    controller_kubeconfig: str,
+    es: Any,
+    wait: Any,
+    tmp_path: Path,
+) -> None:
+    gsm_hand.seed({"projects/proj-one/secrets/db": ['{"password": "pw1"}']})
+    port = free_port()
+    env = {
+        **os.environ,
+        "SECRET_MANAGER_EMULATOR_HOST": gsm_hand.emulator.address,
+        "METRICS_PORT": str(port),
+        "POLLER_INTERVAL_MILLISECONDS": "200",
+        "LOG_LEVEL": "info",
+        "GRPC_VERBOSITY": "NONE",
+    }
+    env.pop("KUBECONFIG", None)
+    stderr_path = tmp_path / "stderr.log"
+    with stderr_path.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "kes", "controller", "--kubeconfig", controller_kubeconfig],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            wait(lambda: http_get(f"{base}/readyz")[0] == 200, "readiness")
+            assert http_get(f"{base}/healthz") == (200, "ok")
+            kube.apply_es(es("db", data=DB))
+            kube.wait_status("db", "SUCCESS")
+            assert kube.secret_data("db") == {"password": b"pw1"}
+            _, metrics = http_get(f"{base}/metrics")
+            assert (
+                'kubernetes_external_secrets_last_sync_call_state{backend="gcpSecretsManager",'
+                'name="db",namespace="default"} 1.0' in metrics
+            )
+            assert 'kes_gsm_calls_total{code="OK",method="AccessSecretVersion"}' in metrics
+            assert 'kes_kubernetes_requests_total{resource="secrets",verb="create"} 1.0' in metrics
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    lines = [line for line in stderr_path.read_text().splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]  # every line is one JSON object
+    assert any(r["message"] == "initial lists done" for r in records)
+    assert any(r["message"] == "secret written" and r["action"] == "created" for r in records)
+    assert "pw1" not in stderr_path.read_text()
+
+
+def test_bad_environment_stops_the_start(controller_kubeconfig: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "kes", "controller", "--kubeconfig", controller_kubeconfig],
+        env={**os.environ, "DISABLE_POLLING": "sometimes"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "DISABLE_POLLING='sometimes' is not a boolean" in result.stderr
+
+
+def test_a_stop_lets_the_running_cycle_finish_its_writes(
+    kube: Any, gsm_hand: Any, start_controller: Any, es: Any, wait: Any
+) -> None:
+    gsm_hand.seed({"projects/proj-one/secrets/db": ['{"password": "pw1"}']})
+    for i in range(5):
+        kube.apply_es(es(f"db-{i}", data=DB))
+    kube.api.faults.latency = 0.2
+    controller = start_controller(wait_ready=False)
+    wait(lambda: kube.requests("create", resource="secrets") >= 1, "first write")
+    assert controller.stop() is True
+    kube.api.faults.latency = 0.0
+    for i in range(5):
+        assert kube.secret_data(f"db-{i}") == {"password": b"pw1"}
+        assert kube.status(f"db-{i}")["status"] == "SUCCESS"
+
+
+def test_one_leader_at_a_time(
+    kube: Any, gsm_hand: Any, start_controller: Any, es: Any, wait: Any
+) -> None:
+    gsm_hand.seed({"projects/proj-one/secrets/db": ['{"password": "pw1"}']})
+    lease = {"leader_election": True, "lease_namespace": "kes-system"}
+    first = start_controller(identity="first", **lease)
+    second = start_controller(wait_ready=False, identity="second", **lease)
+    wait(lambda: second.controller.standing_by, "second standing by")
+    kube.apply_es(es("before", data=DB))
+    kube.wait_status("before", "SUCCESS")
+    assert second.read(lambda: len(second.controller.cache.externalsecrets)) == 0
+    assert not second.controller.ready.is_set()
+
+    assert first.stop() is True  # releases the Lease
+    wait(lambda: second.controller.ready.is_set(), "second takes over")
+    kube.apply_es(es("after", data=DB))
+    kube.wait_status("after", "SUCCESS")
+    holder = kube.api.call(
+        lambda: kube.api.store.get(
+            ("coordination.k8s.io", "leases"), "kes-system", "kes-controller"
+        )
+    )
+    assert holder["spec"]["holderIdentity"] == "second"
+
+
+def test_least_privilege_rbac_is_enough(
+    kube: Any, gsm_hand: Any, start_controller: Any, es: Any, wait: Any
+) -> None:
+    documents = []
+    for name in ("namespace.yaml", "controller_rbac.yaml"):
+        documents += [d for d in yaml.safe_load_all((CLUSTER_CONFIG / name).read_text()) if d]
+    existing = {"Namespace", "ServiceAccount"}  # the service account token made them already
+    kube.api.load([d for d in documents if d["kind"] not in existing])
+    kube.api.rbac = True
+    gsm_hand.seed({"projects/proj-one/secrets/db": ['{"password": "pw1"}']})
+    start_controller(
+        leader_election=True, lease_namespace="kes-system", enforce_namespace_annotations=True
+    )
+    kube.apply_es(es("db", data=DB))
+    kube.wait_status("db", "SUCCESS")
+    # Drift repair and a type change (delete + create) need get, update and delete.
+    kube.core.delete_namespaced_secret("db", "default")
+    wait(lambda: kube.secret_data("db") == {"password": b"pw1"}, "recreated")
+    kube.patch_es("db", {"spec": {"template": {"type": "kubernetes.io/basic-auth"}}})
+    wait(lambda: (kube.secret("db") or {}).get("type") == "kubernetes.io/basic-auth", "retyped")
+    wait(lambda: ("Normal", "Replaced", "Secret db replaced") in kube.events("db"), "Event")
+    forbidden = kube.api.call(lambda: kube.api.requests.count(identity=CONTROLLER, code=403))
+    assert forbidden == 0

@@ -1,0 +1,105 @@
+"""Environment parsing: KES's variables, with booleans that mean what they say."""
+
+from __future__ import annotations
+
+import pytest
+
+from kes.controller.settings import ControllerSettings, SettingsError, parse_bool, settings_from_env
+
+
+def test_defaults_match_kes() -> None:
+    settings = settings_from_env({})
+    assert settings == ControllerSettings()
+    assert settings.poll_interval == 10.0
+    assert settings.metrics_port == 3001
+    assert settings.watched_namespaces == ()
+    assert settings.disable_polling is False
+    assert settings.enforce_namespace_annotations is False
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("true", True),
+        ("TRUE", True),
+        ("1", True),
+        ("yes", True),
+        ("false", False),
+        ("0", False),
+        ("no", False),
+        (" No ", False),
+    ],
+)
+def test_booleans_are_parsed(text: str, value: bool) -> None:
+    assert parse_bool("DISABLE_POLLING", text) is value
+
+
+def test_false_means_false_unlike_kes() -> None:
+    settings = settings_from_env(
+        {"DISABLE_POLLING": "false", "ENFORCE_NAMESPACE_ANNOTATIONS": "false"}
+    )
+    assert settings.disable_polling is False
+    assert settings.enforce_namespace_annotations is False
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("DISABLE_POLLING", "maybe", "DISABLE_POLLING='maybe' is not a boolean"),
+        ("ENFORCE_NAMESPACE_ANNOTATIONS", "enabled", "is not a boolean"),
+        ("POLLER_INTERVAL_MILLISECONDS", "ten", "is not a number"),
+        ("POLLER_INTERVAL_MILLISECONDS", "0", "must be greater than zero"),
+        ("METRICS_PORT", "70000", "is not a TCP port"),
+        ("LOG_LEVEL", "chatty", "is not one of"),
+        ("GSM_MAX_CONCURRENT_FETCHES", "2.5", "whole number"),
+    ],
+)
+def test_bad_values_stop_the_start(name: str, value: str, message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        settings_from_env({name: value})
+
+
+def test_every_variable_is_read() -> None:
+    settings = settings_from_env(
+        {
+            "POLLER_INTERVAL_MILLISECONDS": "250",
+            "WATCHED_NAMESPACES": " team-a, team-b,,team-a ",
+            "INSTANCE_ID": "blue",
+            "LOG_LEVEL": "WARN",
+            "METRICS_PORT": "9100",
+            "DISABLE_POLLING": "yes",
+            "ENFORCE_NAMESPACE_ANNOTATIONS": "1",
+            "NAMING_PERMITTED_ANNOTATION": "example.com/keys",
+            "GOOGLE_CLOUD_PROJECT": "env-project",
+            "GSM_MAX_CONCURRENT_FETCHES": "4",
+            "GSM_ACCESS_RATE_PER_PROJECT": "50",
+            "STATUS_REFRESH_SECONDS": "60",
+            "LEADER_ELECTION": "true",
+            "LEADER_ELECTION_LEASE": "kes-blue",
+            "POD_NAMESPACE": "kes-system",
+            "POD_NAME": "kes-controller-abc",
+        }
+    )
+    assert settings == ControllerSettings(
+        poll_interval=0.25,
+        watched_namespaces=("team-a", "team-b"),
+        instance_id="blue",
+        log_level="warning",
+        metrics_port=9100,
+        disable_polling=True,
+        enforce_namespace_annotations=True,
+        naming_permitted_annotation="example.com/keys",
+        default_project="env-project",
+        max_concurrent_fetches=4,
+        access_rate_per_project=50.0,
+        status_refresh=60.0,
+        leader_election=True,
+        lease_name="kes-blue",
+        lease_namespace="kes-system",
+        identity="kes-controller-abc",
+    )
+
+
+def test_project_flag_wins_over_env() -> None:
+    settings = settings_from_env({"GOOGLE_CLOUD_PROJECT": "env-project"}, default_project="flag")
+    assert settings.default_project == "flag"

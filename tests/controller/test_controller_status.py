@@ -1,0 +1,78 @@
+"""Status and Event computation: written only on change, Events only on transitions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from kes.controller.status import EventNote, Outcome, Reason, WriteAction, event_for, next_status
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+VERSIONS = (("projects/p/secrets/a/versions/latest", "projects/p/secrets/a/versions/3"),)
+OK = Outcome(Reason.SYNCED, versions=VERSIONS)
+
+
+def test_first_success_writes_kes_fields_conditions_and_versions() -> None:
+    status = next_status(None, OK, generation=2, now=NOW, refresh_after=300)
+    assert status == {
+        "status": "SUCCESS",
+        "observedGeneration": 2,
+        "lastSync": "2026-01-02T03:04:05Z",
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "SecretSynced",
+                "message": "Secret is synced",
+                "lastTransitionTime": "2026-01-02T03:04:05Z",
+                "observedGeneration": 2,
+            }
+        ],
+        "versions": [
+            {
+                "key": "projects/p/secrets/a/versions/latest",
+                "resolved": "projects/p/secrets/a/versions/3",
+            }
+        ],
+    }
+
+
+def test_same_outcome_writes_nothing_until_last_sync_is_old() -> None:
+    first = next_status(None, OK, 2, NOW, 300)
+    assert first is not None
+    assert next_status(first, OK, 2, NOW + timedelta(seconds=299), 300) is None
+    refreshed = next_status(first, OK, 2, NOW + timedelta(seconds=300), 300)
+    assert refreshed is not None
+    assert refreshed["lastSync"] == "2026-01-02T03:09:05Z"
+    # The condition did not transition, so its time stays.
+    assert refreshed["conditions"][0]["lastTransitionTime"] == "2026-01-02T03:04:05Z"
+
+
+def test_a_new_resolved_version_or_generation_is_written() -> None:
+    first = next_status(None, OK, 2, NOW, 300)
+    newer = Outcome(Reason.SYNCED, versions=((VERSIONS[0][0], "projects/p/secrets/a/versions/4"),))
+    assert next_status(first, newer, 2, NOW, 300) is not None
+    assert next_status(first, OK, 3, NOW, 300) is not None
+
+
+def test_error_keeps_the_versions_the_secret_still_holds() -> None:
+    first = next_status(None, OK, 2, NOW, 300)
+    failed = Outcome(Reason.PROVIDER_ERROR, "Secret Manager UNAVAILABLE for projects/p/secrets/a")
+    status = next_status(first, failed, 2, NOW + timedelta(seconds=1), 300)
+    assert status is not None
+    assert status["status"] == "ERROR, Secret Manager UNAVAILABLE for projects/p/secrets/a"
+    assert status["versions"] == first["versions"]  # type: ignore[index]
+    ready = status["conditions"][0]
+    assert (ready["status"], ready["reason"]) == ("False", "ProviderError")
+    assert ready["lastTransitionTime"] == "2026-01-02T03:04:06Z"
+    assert next_status(status, failed, 2, NOW + timedelta(seconds=2), 300) is None
+
+
+def test_events_on_writes_and_on_new_failures_only() -> None:
+    created = Outcome(Reason.SYNCED, action=WriteAction.CREATED)
+    assert event_for(None, created, "db") == EventNote("Normal", "Created", "Secret db created")
+    assert event_for(created, OK, "db") is None
+    failed = Outcome(Reason.NOT_OWNED, "Secret ns/db exists and is not owned")
+    assert event_for(OK, failed, "db") == EventNote("Warning", "NotOwned", failed.message)
+    assert event_for(failed, failed, "db") is None
+    other = Outcome(Reason.NOT_OWNED, "another message")
+    assert event_for(failed, other, "db") is not None
