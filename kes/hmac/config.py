@@ -1,0 +1,145 @@
+"""The `managed_webhooks` section of a Prow config file, checked as Prow's config check does."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kes.errors import KesError
+
+# GitHub logins: letters, digits and single inner hyphens, at most 39 characters.
+_ORG = re.compile(r"^[A-Za-z0-9](?:-?[A-Za-z0-9])*$")
+_ORG_MAX = 39
+# GitHub repository names: letters, digits, '.', '-', '_', at most 100 characters.
+_REPO = re.compile(r"^[A-Za-z0-9._-]+$")
+_REPO_MAX = 100
+_FIELDS = {"respect_legacy_global_token", "auto_accept_invitation", "org_repo_config"}
+_ENTRY_FIELDS = {"token_created_after"}
+
+
+class ConfigError(KesError):
+    """The managed_webhooks config is invalid; `field` is the path of the offending entry."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"managed_webhooks: {field}: {message}")
+        self.field = field
+
+
+@dataclass(frozen=True)
+class ManagedWebhooks:
+    respect_legacy_global_token: bool
+    auto_accept_invitation: bool
+    # "org" or "org/repo" -> token_created_after (aware, UTC)
+    org_repo_config: Mapping[str, dt.datetime]
+
+
+def load_managed_webhooks(path: str | Path, now: dt.datetime) -> ManagedWebhooks:
+    """Read `managed_webhooks` from a Prow config file."""
+    try:
+        text = Path(path).read_text()
+    except OSError as err:
+        raise KesError(f"cannot read Prow config {path}: {err.strerror}") from err
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise KesError(f"Prow config {path} is not valid YAML: {err}") from err
+    if document is None:
+        document = {}
+    if not isinstance(document, dict):
+        raise KesError(f"Prow config {path} must be a mapping at the top level")
+    return parse_managed_webhooks(document.get("managed_webhooks") or {}, now)
+
+
+def parse_managed_webhooks(section: Any, now: dt.datetime) -> ManagedWebhooks:
+    if not isinstance(section, dict):
+        raise ConfigError("managed_webhooks", "must be a mapping")
+    unknown = sorted(set(section) - _FIELDS)
+    if unknown:
+        raise ConfigError(str(unknown[0]), "unknown field")
+    entries = section.get("org_repo_config") or {}
+    if not isinstance(entries, dict):
+        raise ConfigError("org_repo_config", "must be a mapping of org or org/repo to settings")
+    org_repo_config = {
+        str(name): _parse_entry(str(name), value, now) for name, value in entries.items()
+    }
+    _check_org_and_repo_together(org_repo_config)
+    return ManagedWebhooks(
+        respect_legacy_global_token=_flag(section, "respect_legacy_global_token"),
+        auto_accept_invitation=_flag(section, "auto_accept_invitation"),
+        org_repo_config=org_repo_config,
+    )
+
+
+def _flag(section: Mapping[str, Any], field: str) -> bool:
+    value = section.get(field, False)
+    if not isinstance(value, bool):
+        raise ConfigError(field, "must be true or false")
+    return value
+
+
+def _parse_entry(name: str, value: Any, now: dt.datetime) -> dt.datetime:
+    field = f"org_repo_config[{name!r}]"
+    check_name(name, field)
+    if not isinstance(value, dict):
+        raise ConfigError(field, "must be a mapping with token_created_after")
+    unknown = sorted(set(value) - _ENTRY_FIELDS)
+    if unknown:
+        raise ConfigError(f"{field}.{unknown[0]}", "unknown field")
+    if "token_created_after" not in value:
+        raise ConfigError(f"{field}.token_created_after", "is required")
+    created_after = parse_time(value["token_created_after"], f"{field}.token_created_after")
+    if created_after > now:
+        raise ConfigError(
+            f"{field}.token_created_after",
+            f"{format_time(created_after)} can be no later than the current time",
+        )
+    return created_after
+
+
+def check_name(name: str, field: str) -> None:
+    """Accept `org` or `org/repo` spelled as GitHub allows."""
+    org, slash, repo = name.partition("/")
+    if not _ORG.match(org) or len(org) > _ORG_MAX:
+        raise ConfigError(field, f"{org!r} is not a valid GitHub organization name")
+    if slash and (
+        not _REPO.match(repo) or len(repo) > _REPO_MAX or repo in (".", "..")
+    ):
+        raise ConfigError(field, f"{repo!r} is not a valid GitHub repository name")
+
+
+def _check_org_and_repo_together(entries: Mapping[str, dt.datetime]) -> None:
+    orgs = {name for name in entries if "/" not in name}
+    for name in sorted(entries):
+        org, slash, _ = name.partition("/")
+        if slash and org in orgs:
+            raise ConfigError(
+                f"org_repo_config[{name!r}]",
+                f"org {org!r} is configured too; org-level and repo-level webhooks together "
+                "would deliver every event twice",
+            )
+
+
+def parse_time(value: Any, field: str) -> dt.datetime:
+    """An RFC 3339 time with a zone (YAML may already have turned it into a datetime)."""
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError as err:
+            raise ConfigError(field, f"{value!r} is not an RFC 3339 time") from err
+    if not isinstance(value, dt.datetime):
+        raise ConfigError(field, "must be an RFC 3339 time such as 2020-03-02T15:00:00Z")
+    if value.tzinfo is None:
+        raise ConfigError(field, "must carry a time zone, such as Z")
+    return value.astimezone(dt.UTC)
+
+
+def format_time(value: dt.datetime) -> str:
+    """RFC 3339 in UTC with a `Z`, as Go's time.Time marshals."""
+    text = value.astimezone(dt.UTC).isoformat()
+    return text.removesuffix("+00:00") + "Z"

@@ -1,0 +1,99 @@
+"""Prow's webhook token map: `org/repo`, `org` or `*` to a list of `{value, created_at}`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from kes.errors import KesError
+from kes.hmac.config import ConfigError, format_time, parse_time
+
+GLOBAL_KEY = "*"
+# Go's zero time: what Prow writes for a legacy token of unknown age.
+ZERO_TIME = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
+_TOKEN_BYTES = 20
+
+
+class TokenMapError(KesError):
+    """The stored token map cannot be used; the message names the key, never a value."""
+
+
+@dataclass(frozen=True)
+class Token:
+    value: str = field(repr=False)
+    created_at: dt.datetime
+
+
+TokenMap = Mapping[str, tuple[Token, ...]]
+
+
+def new_token(created_at: dt.datetime) -> Token:
+    """20 random bytes, hex encoded, as Prow generates them."""
+    return Token(secrets.token_hex(_TOKEN_BYTES), created_at)
+
+
+def newest(tokens: Iterable[Token]) -> Token:
+    """The token a hook should sign with: the latest `created_at` (the first one on ties)."""
+    best: Token | None = None
+    for token in tokens:
+        if best is None or token.created_at > best.created_at:
+            best = token
+    if best is None:
+        raise ValueError("no tokens")
+    return best
+
+
+def parse_token_map(
+    data: bytes, *, respect_legacy_global_token: bool
+) -> dict[str, tuple[Token, ...]]:
+    """Read the stored text; anything that is not a mapping is one legacy global token."""
+    text = data.decode("utf-8", errors="strict") if data else ""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError:
+        document = text
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        if not respect_legacy_global_token:
+            raise TokenMapError(
+                "the stored token is a single legacy global token; set "
+                "managed_webhooks.respect_legacy_global_token to true before the first run"
+            )
+        return {GLOBAL_KEY: (Token(text.strip(), ZERO_TIME),)}
+    return {str(key): _parse_list(str(key), value) for key, value in document.items()}
+
+
+def _parse_list(key: str, value: Any) -> tuple[Token, ...]:
+    if not isinstance(value, list) or not value:
+        raise TokenMapError(f"token map key {key!r}: must be a non-empty list of tokens")
+    tokens = []
+    for index, item in enumerate(value):
+        where = f"token map key {key!r}[{index}]"
+        if not isinstance(item, dict) or not isinstance(item.get("value"), str):
+            raise TokenMapError(f"{where}: must be a mapping with a string value")
+        created_at = item.get("created_at", ZERO_TIME)
+        try:
+            when = parse_time(created_at, "created_at")
+        except ConfigError as err:
+            raise TokenMapError(f"{where}.created_at: not an RFC 3339 time") from err
+        tokens.append(Token(item["value"], when))
+    return tuple(tokens)
+
+
+def dump_token_map(tokens: TokenMap) -> bytes:
+    """Prow's YAML layout, keys sorted so equal maps give equal bytes."""
+    document = {
+        key: [{"value": t.value, "created_at": format_time(t.created_at)} for t in tokens[key]]
+        for key in sorted(tokens)
+    }
+    return yaml.safe_dump(document, default_flow_style=False, sort_keys=True).encode()
+
+
+def token_values(tokens: TokenMap) -> frozenset[str]:
+    return frozenset(t.value for key_tokens in tokens.values() for t in key_tokens)

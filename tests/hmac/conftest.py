@@ -1,0 +1,268 @@
+"""Emulated GitHub and Secret Manager, a webhook receiver, and a harness to run the job."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import io
+import json
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from kes.gsm import RetryPolicy, SecretManager
+from kes.hmac.config import ManagedWebhooks, parse_managed_webhooks
+from kes.hmac.github import HookClient
+from kes.hmac.job import HmacJob
+from kes.hmac.propagation import Propagation
+from kes.hmac.store import TokenStore
+from kes.hmac.tokens import GLOBAL_KEY, Token, TokenMap, dump_token_map, parse_token_map
+from kes.testing.github import GitHubEmulator
+from kes.testing.gsm import SecretManagerEmulator
+
+PROJECT = "prow-project"
+SECRET = "hmac-tokens"
+SECRET_NAME = f"projects/{PROJECT}/secrets/{SECRET}"
+BOT_TOKEN = "ghp_bot"
+BOT = "prow-bot"
+REPOS = ("foo/bar", "foo/baz", "foo/bax", "qux/one")
+NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+OLD = dt.datetime(2019, 1, 1, tzinfo=dt.UTC)
+WRITE_METHODS = (
+    "CreateSecret", "AddSecretVersion", "DestroySecretVersion",
+    "DisableSecretVersion", "EnableSecretVersion",
+)
+
+
+@dataclass
+class Receiver:
+    """A webhook endpoint that checks signatures the way Prow's hook does."""
+
+    tokens: TokenMap = field(default_factory=dict)
+    received: list[tuple[str, int]] = field(default_factory=list)  # (event, status)
+    url: str = ""
+
+    def tokens_for(self, payload: Mapping[str, Any]) -> tuple[Token, ...]:
+        repo = (payload.get("repository") or {}).get("full_name")
+        org = (payload.get("organization") or {}).get("login") or (repo or "").partition("/")[0]
+        for key in (repo, org, GLOBAL_KEY):
+            if key in self.tokens:
+                return self.tokens[key]
+        return ()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        event = request.headers["X-GitHub-Event"]
+        assert request.headers["X-GitHub-Delivery"]
+        assert request.content_type == "application/json"
+        signature = request.headers.get("X-Hub-Signature-256", "")
+        valid = any(
+            hmac.compare_digest(
+                signature, "sha256=" + hmac.new(t.value.encode(), body, hashlib.sha256).hexdigest()
+            )
+            for t in self.tokens_for(json.loads(body))
+        )
+        status = 200 if valid else 401
+        self.received.append((event, status))
+        return web.Response(status=status)
+
+
+@dataclass
+class ReceiverPropagation:
+    """Stands for the cluster: each awaited version is what the receiver checks against."""
+
+    gsm: SecretManager
+    receiver: Receiver
+    waited: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        return "the test receiver loads each version"
+
+    async def wait(self, version: str, tokens: Collection[str]) -> None:
+        value = await self.gsm.access(version)
+        self.receiver.tokens = parse_token_map(value.data, respect_legacy_global_token=True)
+        held = {t.value for key_tokens in self.receiver.tokens.values() for t in key_tokens}
+        assert set(tokens) <= held
+        self.waited.append(version)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    found = Receiver()
+    app = web.Application()
+    app.router.add_post("/hook", found.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    found.url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+    yield found
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def gsm_emulator() -> AsyncIterator[SecretManagerEmulator]:
+    emulator = SecretManagerEmulator()
+    await emulator.start()
+    yield emulator
+    await emulator.stop()
+
+
+@pytest.fixture
+async def gsm(gsm_emulator: SecretManagerEmulator) -> AsyncIterator[SecretManager]:
+    client = SecretManager(
+        emulator_host=gsm_emulator.address,
+        retry=RetryPolicy(initial=0.0, maximum=0.0, deadline=5.0, jitter=0.0),
+    )
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+async def github() -> AsyncIterator[GitHubEmulator]:
+    emulator = GitHubEmulator()
+    emulator.add_token(BOT_TOKEN, BOT, ["admin:repo_hook", "admin:org_hook"])
+    for repo in REPOS:
+        emulator.add_repo(repo, admins=[BOT])
+    emulator.add_org("qux", admins=[BOT])
+    await emulator.start()
+    yield emulator
+    await emulator.stop()
+
+
+@dataclass
+class Harness:
+    gsm: SecretManager
+    gsm_emulator: SecretManagerEmulator
+    github: GitHubEmulator
+    receiver: Receiver
+    output: io.StringIO = field(default_factory=io.StringIO)
+    propagation: ReceiverPropagation = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.propagation = ReceiverPropagation(self.gsm, self.receiver)
+
+    @property
+    def hook_url(self) -> str:
+        return self.receiver.url
+
+    def job(
+        self,
+        org_repo_config: Mapping[str, str],
+        *,
+        respect_legacy_global_token: bool = False,
+        auto_accept_invitation: bool = False,
+        dry_run: bool = False,
+        checkpoint: Callable[[str], None] | None = None,
+        propagation: Propagation | None = None,
+        token: str = BOT_TOKEN,
+    ) -> HmacJob:
+        config = self.config(org_repo_config, respect_legacy_global_token, auto_accept_invitation)
+        self.output = io.StringIO()
+        extra: dict[str, Any] = {"checkpoint": checkpoint} if checkpoint else {}
+        return HmacJob(
+            config=config,
+            store=TokenStore(self.gsm, PROJECT, SECRET),
+            github=HookClient(
+                token, endpoint=self.github.url, retries=2, backoff=0.0,
+                seconds_between_requests=0.0, seconds_between_writes=0.0,
+            ),
+            propagation=propagation or self.propagation,
+            hook_url=self.hook_url,
+            dry_run=dry_run,
+            out=self.output,
+            now=lambda: NOW,
+            **extra,
+        )
+
+    @staticmethod
+    def config(
+        entries: Mapping[str, str], respect: bool = False, accept: bool = False
+    ) -> ManagedWebhooks:
+        return parse_managed_webhooks(
+            {
+                "respect_legacy_global_token": respect,
+                "auto_accept_invitation": accept,
+                "org_repo_config": {k: {"token_created_after": v} for k, v in entries.items()},
+            },
+            NOW,
+        )
+
+    async def seed(self, data: bytes) -> str:
+        await self.gsm.create_secret(SECRET_NAME)
+        return await self.gsm.add_version(SECRET_NAME, data)
+
+    async def setup(self, secrets: Mapping[str, str]) -> None:
+        """A store holding one old token per key, hooks signing with them, and the
+        receiver already holding them."""
+        tokens = {key: (Token(v, OLD),) for key, v in secrets.items()}
+        await self.seed(dump_token_map(tokens))
+        self.receiver.tokens = tokens
+        for key, secret in secrets.items():
+            if key != GLOBAL_KEY:
+                self.github.add_hook(key, self.hook_url, secret)
+        self.reset_counters()
+
+    def reset_counters(self) -> None:
+        self.github.calls.clear()
+        self.gsm_emulator.counters.clear()
+
+    async def stored(self) -> dict[str, tuple[Token, ...]]:
+        value = await self.gsm.access(f"{SECRET_NAME}/versions/latest")
+        self.receiver.tokens = parse_token_map(value.data, respect_legacy_global_token=True)
+        return dict(self.receiver.tokens)
+
+    async def readable_versions(self) -> list[str]:
+        return [v.name for v in await self.gsm.list_versions(SECRET_NAME) if v.state != "DESTROYED"]
+
+    def hook_secrets(self) -> dict[str, str | None]:
+        """Managed hooks by key, with the secret each signs with."""
+        found: dict[str, str | None] = {}
+        for hook in self.github.hooks():
+            if hook.url == self.hook_url:
+                assert hook.owner not in found, f"two managed hooks on {hook.owner}"
+                found[hook.owner] = hook.secret
+        return found
+
+    def gsm_writes(self) -> int:
+        return sum(self.gsm_emulator.counters.calls[m] for m in WRITE_METHODS)
+
+    async def assert_every_hook_verifies(self) -> None:
+        """The crash-safety invariant: each managed hook signs with a token the receiver
+        accepts, both with the tokens it holds now and once the latest stored map has
+        reached it; checked by real signed deliveries."""
+        await self.github.settle()
+        await self._deliver_to_every_hook()
+        await self.stored()
+        await self._deliver_to_every_hook()
+
+    async def _deliver_to_every_hook(self) -> None:
+        for owner, secret in self.hook_secrets().items():
+            assert secret is not None
+            repo = owner if "/" in owner else f"{owner}/one"
+            deliveries = await self.github.deliver(repo, "push", {"ref": "refs/heads/main"})
+            assert [d.status for d in deliveries] == [200], f"hook of {owner} does not verify"
+
+    async def assert_converged(self, config: Mapping[str, str]) -> None:
+        stored = await self.stored()
+        hooks = self.hook_secrets()
+        assert set(hooks) == set(config)
+        for key in config:
+            assert len(stored[key]) == 1, f"{key} still holds {len(stored[key])} tokens"
+            assert hooks[key] == stored[key][0].value
+        assert set(stored) - {GLOBAL_KEY} == set(config)
+        assert len(await self.readable_versions()) == 1
+        await self.assert_every_hook_verifies()
+
+
+@pytest.fixture
+def harness(
+    gsm: SecretManager, gsm_emulator: SecretManagerEmulator, github: GitHubEmulator,
+    receiver: Receiver,
+) -> Harness:
+    return Harness(gsm, gsm_emulator, github, receiver)
+

@@ -1,0 +1,99 @@
+"""`kes hmac` from the command line, on the emulators in background threads."""
+
+import pytest
+import yaml
+
+from kes.cli import build_parser, main
+from kes.testing.github import GitHubEmulator
+from kes.testing.gsm import SecretManagerEmulator
+
+REQUIRED = [
+    "hmac", "--config-path", "c.yaml", "--github-token-path", "t", "--hook-url", "http://h/",
+    "--gsm-project", "p", "--gsm-secret", "s",
+]
+
+
+@pytest.mark.parametrize(
+    ("flags", "dry_run"),
+    [([], True), (["--dry-run"], True), (["--dry-run=false"], False),
+     (["--dry-run", "false"], False), (["--dry-run=True"], True)],
+)
+def test_dry_run_defaults_to_true_and_takes_go_style_values(flags, dry_run) -> None:
+    assert build_parser().parse_args(REQUIRED + flags).dry_run is dry_run
+
+
+def test_dry_run_rejects_other_values(capsys) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*REQUIRED, "--dry-run=maybe"])
+    assert "expected true or false" in capsys.readouterr().err
+
+
+@pytest.fixture
+def emulators(tmp_path, monkeypatch):
+    gsm = SecretManagerEmulator()
+    github = GitHubEmulator(seed={
+        "tokens": {"ghp_cli": {"user": "bot", "scopes": ["admin:repo_hook"]}},
+        "repos": {"foo/bar": {"admins": ["bot"]}},
+    })
+    with gsm.background(), github.background():
+        monkeypatch.setenv("SECRET_MANAGER_EMULATOR_HOST", gsm.address)
+        (tmp_path / "token").write_text("ghp_cli\n")
+        (tmp_path / "config.yaml").write_text(yaml.safe_dump({"managed_webhooks": {
+            "org_repo_config": {"foo/bar": {"token_created_after": "2020-01-01T00:00:00Z"}},
+        }}))
+        yield gsm, github, [
+            "hmac", "--config-path", str(tmp_path / "config.yaml"),
+            "--github-token-path", str(tmp_path / "token"),
+            "--github-endpoint", github.url, "--hook-url", "http://127.0.0.1:9/hook",
+            "--gsm-project", "proj", "--gsm-secret", "hmac", "--propagation-grace", "0",
+        ]
+
+
+def test_the_default_is_a_dry_run(emulators, capsys) -> None:
+    gsm, github, argv = emulators
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "foo/bar  onboard  create  new in config" in out
+    assert "no --wait-for-externalsecret: waiting only the 0s grace" in out
+    assert "dry run: nothing was written" in out
+    assert github.writes == 0 and gsm.counters.calls["CreateSecret"] == 0
+
+
+def test_applies_with_dry_run_false(emulators, capsys) -> None:
+    gsm, github, argv = emulators
+    assert main([*argv, "--dry-run=false"]) == 0
+    out = capsys.readouterr().out
+    assert "created secret projects/proj/secrets/hmac" in out
+    assert "hook foo/bar: created" in out
+    [hook] = github.hooks("foo/bar")
+    assert hook.secret is not None and hook.secret not in out
+    assert gsm.counters.calls["AddSecretVersion"] == 1
+
+
+def test_errors_are_reported_without_a_traceback(emulators, capsys, tmp_path) -> None:
+    gsm, github, argv = emulators
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"managed_webhooks": {
+        "org_repo_config": {"foo/bar": {"token_created_after": "2999-01-01T00:00:00Z"}},
+    }}))
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("kes hmac: managed_webhooks: org_repo_config['foo/bar']")
+    assert "no later than the current time" in err
+
+
+def test_a_failing_key_makes_the_exit_code_1(emulators, capsys, tmp_path) -> None:
+    gsm, github, argv = emulators
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"managed_webhooks": {
+        "org_repo_config": {"foo": {"token_created_after": "2020-01-01T00:00:00Z"}},
+    }}))
+    assert main([*argv, "--dry-run=false"]) == 1
+    err = capsys.readouterr().err
+    assert "kes hmac: foo: GitHub list hooks for foo failed: 404 Not Found" in err
+
+
+def test_bad_wait_for_externalsecret_is_named(emulators, capsys) -> None:
+    gsm, github, argv = emulators
+    assert main([*argv, "--wait-for-externalsecret", "just-a-name"]) == 1
+    assert "--wait-for-externalsecret 'just-a-name': expected NAMESPACE/NAME" in (
+        capsys.readouterr().err
+    )

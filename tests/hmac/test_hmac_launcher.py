@@ -1,0 +1,34 @@
+"""`kes emulate` serves the GitHub emulator: flags add tokens, the seed adds the rest."""
+
+import asyncio
+
+from github import Auth, Github
+
+from kes.cli import build_parser
+from kes.testing.github import GITHUB_FLAG_USER
+from kes.testing.launcher import LaunchOptions, launch_github
+
+
+def test_emulate_flags_parse() -> None:
+    args = build_parser().parse_args([
+        "emulate", "--github-port", "0",
+        "--github-token", "ghp_a=admin:repo_hook, admin:org_hook", "--github-token", "ghp_b=",
+    ])
+    assert args.github_token == [("ghp_a", ("admin:repo_hook", "admin:org_hook")), ("ghp_b", ())]
+
+
+async def test_launch_github_with_seed_and_flag_tokens() -> None:
+    options = LaunchOptions(github_tokens=(("ghp_flag", ("admin:repo_hook",)),))
+    seed = {"repos": {"acme/app": {"admins": [GITHUB_FLAG_USER]}}}
+    running = await launch_github(options, seed)
+    try:
+        [line] = running.endpoints
+        url = line.split()[1]
+        github = Github(auth=Auth.Token("ghp_flag"), base_url=url,
+                        seconds_between_requests=0, seconds_between_writes=0)
+        hooks = await asyncio.to_thread(lambda: list(github.get_repo("acme/app").get_hooks()))
+        assert hooks == []
+        login = await asyncio.to_thread(lambda: github.get_user().login)
+        assert login == GITHUB_FLAG_USER
+    finally:
+        await running.stop()
