@@ -282,6 +282,13 @@ async def test_pagination_with_continue(http: Any, server: ApiServer) -> None:
         token = page["metadata"].get("continue")
     assert seen == [f"s{i}" for i in range(5)]
     _, page = await http.get(f"{SECRETS}?limit=2")
+    await http.post(SECRETS, secret("s10"))  # after the first page: not in this list
+    await http.delete(f"{SECRETS}/s3")  # deleted after it: still in this list
+    await http.patch(f"{SECRETS}/s4", {"metadata": {"labels": {"late": "yes"}}})
+    status, rest = await http.get(f"{SECRETS}?continue={page['metadata']['continue']}")
+    assert [i["metadata"]["name"] for i in rest["items"]] == ["s2", "s3", "s4"]
+    assert "labels" not in rest["items"][2]["metadata"]
+    assert rest["metadata"]["resourceVersion"] == page["metadata"]["resourceVersion"]
     await http.post(SECRETS, secret("later"))
     server.compact()
     status, body = await http.get(f"{SECRETS}?limit=2&continue={page['metadata']['continue']}")
@@ -431,3 +438,21 @@ async def test_events_k8s_io_and_core_events_share_storage(http: Any) -> None:
     assert [i["message"] for i in listed["items"]] == ["again"]
     status, body = await http.get(f"{new_api}/missing")
     assert body["message"] == 'events.events.k8s.io "missing" not found'
+
+
+async def test_list_at_an_exact_older_resource_version(http: Any, server: ApiServer) -> None:
+    _, first = await http.post(SECRETS, secret("a"))
+    rv = first["metadata"]["resourceVersion"]
+    await http.post(SECRETS, secret("b"))
+    await http.patch(f"{SECRETS}/a", {"metadata": {"labels": {"x": "1"}}})
+    status, listed = await http.get(f"{SECRETS}?resourceVersion={rv}"
+                                    "&resourceVersionMatch=Exact")
+    assert status == 200 and listed["metadata"]["resourceVersion"] == rv
+    assert [(i["metadata"]["name"], i["metadata"].get("labels")) for i in listed["items"]] == [
+        ("a", None)]
+    _, newest = await http.get(f"{SECRETS}?resourceVersion={rv}&resourceVersionMatch="
+                               "NotOlderThan")
+    assert [i["metadata"]["name"] for i in newest["items"]] == ["a", "b"]
+    server.compact()
+    status, body = await http.get(f"{SECRETS}?resourceVersion={rv}&resourceVersionMatch=Exact")
+    assert status == 410 and body["reason"] == "Expired"

@@ -133,8 +133,11 @@ async def test_live_events_and_dropped_watches(http: Any, server: ApiServer) -> 
     url = f"{http.url}{SECRETS}?watch=true&resourceVersion={rv}"
     async with http.session.get(url) as response:
         assert response.status == 200
-        while server.open_watches() == 0:
+        for _ in range(500):  # until the server has subscribed the stream
+            if server.open_watches():
+                break
             await asyncio.sleep(0.01)
+        assert server.open_watches() == 1
         await create(http, "live")
         line = await response.content.readline()
         assert kinds([json.loads(line)]) == [("ADDED", "live")]

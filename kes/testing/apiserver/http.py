@@ -7,7 +7,7 @@ import base64
 import binascii
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -239,22 +239,27 @@ class HttpApi:
     def _list(self, rtype: ResourceType, namespace: str | None, query: Any) -> _Listing:
         matches = self._matcher(rtype, query)
         limit = max(_int_param(query, "limit"), 0)
-        _check_list_rv(self.store, query)
-        list_rv = self.store.rv
+        list_rv = _list_rv(self.store, query)
         start: tuple[str, str] | None = None
         token = query.get("continue")
         if token:
             list_rv, start = _decode_continue(token)
-            if list_rv < self.store.compacted_rv:
+        source: Iterable[Obj] = self.objects.items(rtype, namespace)
+        if list_rv != self.store.rv:
+            snapshot = self.store.items_at(rtype.storage_key, namespace, list_rv)
+            if snapshot is None:
                 raise errors.expired(
+                    f"too old resource version: {list_rv} ({self.store.compacted_rv + 1})"
+                    if not token else
                     "The provided continue parameter is too old to display a consistent list "
                     "result. You can start a new list without the continue parameter.")
+            source = snapshot
         # With a selector the real server reports no remainingItemCount, so a page can
         # stop at the first match past the limit.
         selective = bool(query.get("labelSelector") or query.get("fieldSelector"))
         items: list[Obj] = []
         more = 0
-        for obj in self.objects.items(rtype, namespace):
+        for obj in source:
             if start is not None and _list_key(obj) <= start:
                 continue
             if not matches(obj):
@@ -412,18 +417,17 @@ def _parse_rv(text: str) -> int:
         raise errors.bad_request(f'invalid resource version "{text}"') from exc
 
 
-def _check_list_rv(store: Store, query: Any) -> None:
-    """Lists serve the newest state; an rv newer than that, or an exact older one, cannot be."""
+def _list_rv(store: Store, query: Any) -> int:
+    """The resourceVersion a list serves: the newest, or an older exact one that the
+    history can still rebuild; one newer than the store's cannot be served (yet)."""
     text = query.get("resourceVersion", "")
     if not text or text == "0":
-        return
+        return store.rv
     rv = _parse_rv(text)
     if rv > store.rv:
         raise ApiError(504, f"Too large resource version: {rv}, current: {store.rv}",
                        reason="Timeout")
-    if query.get("resourceVersionMatch") == "Exact" and rv != store.rv:
-        raise errors.expired(f"resourceVersion {rv} is older than the current {store.rv}; "
-                             "this server keeps no snapshots for resourceVersionMatch=Exact")
+    return rv if query.get("resourceVersionMatch") == "Exact" else store.rv
 
 
 def _list_key(obj: Obj) -> tuple[str, str]:

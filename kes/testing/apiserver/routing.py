@@ -23,7 +23,6 @@ class Route:
     name: str = ""
     subresource: str = ""
     namespace: str | None = None
-    legacy_watch: bool = False
     too_deep: bool = False
 
     def attributes(self) -> RequestAttributes:
@@ -82,5 +81,5 @@ def route(method: str, path: str, query: Mapping[str, str]) -> Route:
     return Route(
         verb=verb, path=path, resource_request=True, group=group, version=version,
         resource=resource, name=name, subresource=subresource, namespace=namespace,
-        legacy_watch=legacy_watch, too_deep=len(rest) > 3 or not resource,
+        too_deep=len(rest) > 3 or not resource,
     )

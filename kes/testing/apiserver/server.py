@@ -165,11 +165,14 @@ class ApiServer:
 
     def drop_watches(self) -> None:
         """End every open watch now, as a restarting server or a dropped connection would."""
-        for stream in list(self._settings.open_watches):
-            stream.close()
+        def close_all() -> None:
+            for stream in list(self._settings.open_watches):
+                stream.close()
+
+        self.call(close_all)
 
     def open_watches(self) -> int:
-        return len(self._settings.open_watches)
+        return self.call(lambda: len(self._settings.open_watches))
 
     def compact(self) -> None:
         """Forget the event history: watches and continue tokens from before answer 410."""

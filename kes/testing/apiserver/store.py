@@ -160,6 +160,24 @@ class Store:
         found.reverse()
         return found
 
+    def items_at(self, key: StorageKey, namespace: str | None, rv: int) -> list[Obj] | None:
+        """The objects as they were at `rv`, rebuilt from the history after it (what etcd
+        serves a continued list from), or None when that history was compacted away."""
+        changes = self.events_since(key, rv)
+        if changes is None:
+            return None
+        first_change: dict[tuple[str, str], Event] = {}
+        for event in changes:
+            meta = event.obj["metadata"]
+            first_change.setdefault((meta.get("namespace", ""), meta["name"]), event)
+        objs = [obj for obj in self.items(key, namespace) if (
+            obj["metadata"].get("namespace", ""), obj["metadata"]["name"]) not in first_change]
+        for (ns, _), event in first_change.items():
+            if event.old is not None and namespace in (None, ns):
+                objs.append(event.old)  # its state before the first change after rv
+        objs.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
+        return objs
+
     def compact(self) -> None:
         """Forget all history, as etcd compaction would: older rvs then answer 410."""
         self.compacted_rv = self.rv
