@@ -24,7 +24,14 @@ class ClusterConfigError(KesError):
 @dataclass(frozen=True)
 class Cluster:
     api_client: k8s.ApiClient
-    connection: kopf.ConnectionInfo
+
+    def connection(self) -> kopf.ConnectionInfo:
+        """Credentials for kopf, read again on every (re-)login: in a pod the service
+        account token file is rotated, and the client's hook re-reads it."""
+        config = self.api_client.configuration
+        if config.refresh_api_key_hook is not None:
+            config.refresh_api_key_hook(config)
+        return _connection(config)
 
 
 def _connection(config: k8s.Configuration) -> kopf.ConnectionInfo:
@@ -63,4 +70,4 @@ def load_cluster(
             )
     except (k8s_config.ConfigException, OSError) as e:
         raise ClusterConfigError(f"cannot find the cluster: {e}") from None
-    return Cluster(k8s.ApiClient(config), _connection(config))
+    return Cluster(k8s.ApiClient(config))

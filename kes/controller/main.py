@@ -18,8 +18,10 @@ from collections.abc import Callable
 from typing import Any
 
 import kopf
+import urllib3
 from aiohttp import web
 from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
 
 from kes.controller.cache import ClusterCache
 from kes.controller.cluster import Cluster, load_cluster
@@ -63,7 +65,13 @@ class Controller:
         self, what: str, fn: Callable[..., Any], *args: Any, **kw: Any
     ) -> list[dict[str, Any]]:
         self.metrics.on_kube_request("list", what)
-        body = json.loads(fn(*args, _preload_content=False, **kw).data)
+        try:
+            body = json.loads(fn(*args, _preload_content=False, **kw).data)
+        except ApiException as e:
+            hint = " (is crds/externalsecret.yaml applied?)" if e.status == 404 else ""
+            raise KesError(f"cannot list {what}: HTTP {e.status} {e.reason}{hint}") from None
+        except urllib3.exceptions.HTTPError as e:
+            raise KesError(f"cannot list {what}: the API server cannot be reached: {e}") from None
         items: list[dict[str, Any]] = body.get("items") or []
         return items
 
@@ -104,7 +112,6 @@ class Controller:
         for obj in secrets:
             self.handlers.secret(None, obj)
         for obj in externalsecrets:
-            obj.setdefault("apiVersion", f"{GROUP}/{VERSION}")
             self.handlers.externalsecret(None, obj)
         self.ready.set()
         log.info(
@@ -123,7 +130,7 @@ class Controller:
         return settings
 
     async def _login(self, **_: Any) -> kopf.ConnectionInfo:
-        return self._cluster.connection
+        return self._cluster.connection()
 
     async def run(self, stop: asyncio.Event) -> bool:
         """Run until `stop` is set; the cycle in progress completes first.
@@ -202,9 +209,15 @@ def health_app(controller: Controller) -> web.Application:
 
 
 async def serve_health(controller: Controller, host: str, port: int) -> web.AppRunner:
+    """Serve /metrics, /healthz and /readyz; port 0 picks a free port (logged)."""
     runner = web.AppRunner(health_app(controller), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as e:
+        await runner.cleanup()
+        raise KesError(f"cannot serve metrics on port {port}: {e.strerror}") from None
+    log.info("serving metrics and health", extra={"port": runner.addresses[0][1]})
     return runner
 
 
@@ -219,16 +232,19 @@ async def run_controller(settings: ControllerSettings, cluster: Cluster) -> bool
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    runner = await serve_health(controller, "0.0.0.0", settings.metrics_port)
     try:
-        return await controller.run(stop)
+        runner = await serve_health(controller, "0.0.0.0", settings.metrics_port)
+        try:
+            return await controller.run(stop)
+        finally:
+            await runner.cleanup()
     finally:
-        await runner.cleanup()
         await gsm.close()
 
 
 def main(kubeconfig: str | None, context: str | None, project: str | None) -> int:
-    """`kes controller`: exit 2 on bad configuration, 1 on lost leadership, 0 after a stop."""
+    """`kes controller`: exit 2 on bad configuration, 1 on a failed start or lost
+    leadership, 0 after a stop."""
     try:
         settings = settings_from_env(os.environ, default_project=project)
         configure_logging(settings.log_level)
@@ -236,4 +252,9 @@ def main(kubeconfig: str | None, context: str | None, project: str | None) -> in
     except KesError as e:
         print(f"kes controller: {e}", file=sys.stderr)
         return 2
-    return 0 if asyncio.run(run_controller(settings, cluster)) else 1
+    try:
+        kept = asyncio.run(run_controller(settings, cluster))
+    except KesError as e:
+        logging.getLogger("kes.controller").error("stopped", extra={"error": str(e)})
+        return 1
+    return 0 if kept else 1

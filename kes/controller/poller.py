@@ -66,6 +66,7 @@ class Poller:
         self._manifests: dict[Key, dict[str, Any]] = {}
         self._outcomes: dict[Key, Outcome] = {}
         self._cycle_lock = asyncio.Lock()
+        self._schedule_stale = False
         self.cycles = 0
 
     # ---- requests from the watches -------------------------------------------------
@@ -100,7 +101,15 @@ class Poller:
         return spec.refresh_interval
 
     def reschedule(self) -> None:
+        """The set of ExternalSecrets changed: recompute the schedule before the next wait."""
+        self._schedule_stale = True
+        self._wake.set()
+
+    def _refresh_schedule(self) -> None:
         """Poll each version at the shortest interval among the resources using it."""
+        if not self._schedule_stale:
+            return
+        self._schedule_stale = False
         intervals: dict[str, float] = {}
         if not self._settings.disable_polling:
             for tracked in self._cache.externalsecrets.values():
@@ -113,27 +122,26 @@ class Poller:
         in_use = {n for t in self._cache.externalsecrets.values() for n in t.versions}
         for name in self._results.keys() - in_use:
             del self._results[name]
-        self._wake.set()
 
     # ---- the loop ------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            self._wake.clear()
+            self._refresh_schedule()
             next_due = self._schedule.next_due()
-            timeout = None if next_due is None else max(0.0, next_due - self._clock())
-            if not self._requests and (timeout is None or timeout > 0):
+            wait = None if next_due is None else next_due - self._clock()
+            if not self._requests and (wait is None or wait > 0):
                 waiters = {
                     asyncio.ensure_future(self._wake.wait()),
                     asyncio.ensure_future(stop.wait()),
                 }
                 _, pending = await asyncio.wait(
-                    waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                    waiters, timeout=wait, return_when=asyncio.FIRST_COMPLETED
                 )
                 for task in pending:
                     task.cancel()
-                if stop.is_set():
-                    return
-            self._wake.clear()
+                continue  # something changed or came due: look again
             if self._requests:
                 # Events of one burst (an apply of many objects) share one cycle, so a
                 # version they have in common is fetched once.
@@ -147,6 +155,7 @@ class Poller:
         """Fetch what is due or requested, then sync every resource it affects."""
         async with self._cycle_lock:
             started = time.perf_counter()
+            self._refresh_schedule()
             requests, self._requests = self._requests, Requests()
             tracked = self._cache.externalsecrets
             versions_of = {key: t.versions for key, t in tracked.items()}

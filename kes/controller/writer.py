@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -40,8 +40,8 @@ class NotOwnedError(WriteError):
 @dataclass(frozen=True)
 class WriteResult:
     action: WriteAction
-    secret: dict[str, Any] | None
-    """The Secret as the API server answered it, for the cache."""
+    secret: dict[str, Any] | None = field(repr=False)
+    """The Secret as the API server answered it, for the cache (values: never shown)."""
 
 
 def _body(response: Any) -> dict[str, Any]:
@@ -95,63 +95,54 @@ class KubeWriter:
         where = f"Secret {namespace}/{name}"
         if manifest["type"] in FORBIDDEN_TYPES:
             raise WriteError(f"{where}: type {manifest['type']} is not allowed")
-        action = WriteAction.NONE
+        deleted = False
         for _ in range(MAX_ATTEMPTS):
             plan = plan_write(manifest, actual)
-            try:
-                if plan is Plan.NOTHING:
-                    return WriteResult(action, dict(actual) if actual is not None else None)
-                if plan is Plan.NOT_OWNED:
-                    raise NotOwnedError(
-                        f"{where} exists and is not owned by this ExternalSecret; "
-                        "kes does not take it over"
-                    )
-                assert actual is not None or plan is Plan.CREATE
-                if plan is Plan.UPDATE and actual is not None:
-                    body = merge_for_update(manifest, actual)
-                    written = _body(
-                        await self._call(
-                            "update",
-                            "secrets",
-                            self._core.replace_namespaced_secret,
-                            name,
-                            namespace,
-                            body,
-                        )
-                    )
-                    return WriteResult(WriteAction.UPDATED, written)
-                if plan is Plan.REPLACE and actual is not None:
-                    await self._call(
-                        "delete",
-                        "secrets",
-                        self._core.delete_namespaced_secret,
-                        name,
-                        namespace,
-                        body=k8s.V1DeleteOptions(
-                            preconditions=k8s.V1Preconditions(
-                                uid=actual["metadata"]["uid"],
-                                resource_version=actual["metadata"]["resourceVersion"],
-                            )
-                        ),
-                    )
-                    action = WriteAction.REPLACED
-                written = _body(
-                    await self._call(
-                        "create",
-                        "secrets",
-                        self._core.create_namespaced_secret,
-                        namespace,
-                        manifest,
-                    )
+            if plan is Plan.NOTHING:
+                return WriteResult(WriteAction.NONE, dict(actual) if actual else None)
+            if plan is Plan.NOT_OWNED:
+                raise NotOwnedError(
+                    f"{where} exists and is not owned by this ExternalSecret; "
+                    "kes does not take it over"
                 )
+            try:
+                if plan is Plan.UPDATE:
+                    assert actual is not None  # plan_write asks to create a missing Secret
+                    updated = await self._update(
+                        namespace, name, merge_for_update(manifest, actual)
+                    )
+                    return WriteResult(WriteAction.UPDATED, updated)
+                if plan is Plan.REPLACE:
+                    assert actual is not None
+                    await self._delete(namespace, name, actual)
+                    deleted = True
+                created = await self._create(namespace, manifest)
                 return WriteResult(
-                    action if action is WriteAction.REPLACED else WriteAction.CREATED, written
+                    WriteAction.REPLACED if deleted else WriteAction.CREATED, created
                 )
             except ApiException as e:
                 if e.status not in (404, 409):
                     raise WriteError(f"{where}: {_reason(e)}") from None
                 actual = await self._fresh(namespace, name, where)
         raise WriteError(f"{where}: still conflicting after {MAX_ATTEMPTS} attempts")
+
+    async def _create(self, namespace: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        fn = self._core.create_namespaced_secret
+        return _body(await self._call("create", "secrets", fn, namespace, body))
+
+    async def _update(self, namespace: str, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """A full PUT carrying the cached resourceVersion: a stale cache answers 409."""
+        fn = self._core.replace_namespaced_secret
+        return _body(await self._call("update", "secrets", fn, name, namespace, body))
+
+    async def _delete(self, namespace: str, name: str, actual: Mapping[str, Any]) -> None:
+        """Delete exactly the Secret that was planned on: another one answers 409."""
+        preconditions = k8s.V1Preconditions(
+            uid=actual["metadata"]["uid"], resource_version=actual["metadata"]["resourceVersion"]
+        )
+        fn = self._core.delete_namespaced_secret
+        options = k8s.V1DeleteOptions(preconditions=preconditions)
+        await self._call("delete", "secrets", fn, name, namespace, body=options)
 
     async def _fresh(self, namespace: str, name: str, where: str) -> dict[str, Any] | None:
         try:

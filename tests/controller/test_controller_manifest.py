@@ -20,7 +20,8 @@ from kes.controller.manifest import (
     merge_for_update,
     plan_write,
 )
-from kes.controller.writer import KubeWriter, WriteError
+from kes.controller.status import WriteAction
+from kes.controller.writer import KubeWriter, WriteError, WriteResult
 from kes.render import DesiredSecret
 
 OWNER = Owner("kubernetes-client.io/v1", "ExternalSecret", "db", "uid-1")
@@ -138,3 +139,9 @@ async def test_the_writer_refuses_credential_minting_types() -> None:
     with pytest.raises(WriteError, match="type kubernetes.io/service-account-token is not allowed"):
         await writer.apply_secret(build_secret(desired, OWNER), None)
     assert requests == []
+
+
+def test_write_results_do_not_show_the_secret() -> None:
+    secret = cluster_copy(build_secret(DESIRED, OWNER))
+    shown = repr(WriteResult(WriteAction.CREATED, secret))
+    assert secret["data"]["user"] not in shown and "admin" not in shown

@@ -16,16 +16,19 @@ from typing import Any
 
 import yaml
 
+from kes.testing.apiserver import ApiServer
+
 DB = [{"key": "db", "name": "password", "property": "password"}]
 CLUSTER_CONFIG = Path(__file__).resolve().parents[2] / "config" / "cluster"
 CONTROLLER = "system:serviceaccount:kes-system:kes-controller"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+def served_port(log: Path) -> int | None:
+    for line in log.read_text().splitlines():
+        if '"serving metrics and health"' in line:
+            port: int = json.loads(line)["port"]
+            return port
+    return None
 
 
 def http_get(url: str) -> tuple[int, str]:
@@ -47,11 +50,10 @@ def test_kes_controller_process_serves_metrics_and_stops_on_sigterm(
     tmp_path: Path,
 ) -> None:
     gsm_hand.seed({"projects/proj-one/secrets/db": ['{"password": "pw1"}']})
-    port = free_port()
     env = {
         **os.environ,
         "SECRET_MANAGER_EMULATOR_HOST": gsm_hand.emulator.address,
-        "METRICS_PORT": str(port),
+        "METRICS_PORT": "0",
         "POLLER_INTERVAL_MILLISECONDS": "200",
         "LOG_LEVEL": "info",
         "GRPC_VERBOSITY": "NONE",
@@ -66,6 +68,7 @@ def test_kes_controller_process_serves_metrics_and_stops_on_sigterm(
             stderr=stderr,
         )
         try:
+            port = wait(lambda: served_port(stderr_path), "the metrics port in the log")
             base = f"http://127.0.0.1:{port}"
             wait(lambda: http_get(f"{base}/readyz")[0] == 200, "readiness")
             assert http_get(f"{base}/healthz") == (200, "ok")
@@ -168,3 +171,36 @@ def test_least_privilege_rbac_is_enough(
     wait(lambda: ("Normal", "Replaced", "Secret db replaced") in kube.events("db"), "Event")
     forbidden = kube.api.call(lambda: kube.api.requests.count(identity=CONTROLLER, code=403))
     assert forbidden == 0
+
+
+def test_a_cluster_without_the_crd_stops_the_start_with_a_hint(tmp_path: Path) -> None:
+    with ApiServer().background() as api:
+        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
+        result = subprocess.run(
+            [sys.executable, "-m", "kes", "controller", "--kubeconfig", str(kubeconfig)],
+            env={**os.environ, "METRICS_PORT": "0", "GRPC_VERBOSITY": "NONE"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    errors = [json.loads(line) for line in result.stderr.splitlines() if '"stopped"' in line]
+    assert errors[0]["error"].startswith("cannot list externalsecrets: HTTP 404")
+    assert "crds/externalsecret.yaml" in errors[0]["error"]
+
+
+def test_a_taken_metrics_port_stops_the_start(controller_kubeconfig: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "kes", "controller", "--kubeconfig", controller_kubeconfig],
+            env={**os.environ, "METRICS_PORT": str(port), "GRPC_VERBOSITY": "NONE"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    stopped = [json.loads(line) for line in result.stderr.splitlines() if '"stopped"' in line]
+    assert stopped[0]["error"].startswith(f"cannot serve metrics on port {port}")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import base64
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -95,3 +98,17 @@ def test_render_without_externalsecrets_is_an_error(
 ) -> None:
     assert main(["render", "-f", write(tmp_path, "kind: ConfigMap\n")]) == 1
     assert "no ExternalSecret found" in capsys.readouterr().err
+
+
+def test_render_reads_stdin(emulator: SecretManagerEmulator) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "kes", "render", "-f", "-"],
+        input=f"---\n{MANIFEST}---\n",
+        env={**os.environ, "GRPC_VERBOSITY": "NONE"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    (secret,) = list(yaml.safe_load_all(result.stdout))
+    assert secret["data"]["blob.bin"] == "<redacted, 3 bytes>"

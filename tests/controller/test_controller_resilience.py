@@ -157,3 +157,20 @@ def test_polling_goes_on_when_the_watches_cannot_reconnect(
     kube.api.drop_watches()
     gsm_hand.add_version("projects/proj-one/secrets/db", '{"password": "pw2"}')
     wait(lambda: kube.secret_data("db") == {"password": b"pw2"}, "refresh by polling")
+
+
+def test_a_conflict_is_replanned_on_a_fresh_read(
+    kube: Any, gsm_hand: Any, start_controller: Any, es: Any, wait: Any, idle: Any
+) -> None:
+    gsm_hand.seed({"projects/proj-one/secrets/db": ['{"password": "pw1"}']})
+    controller = start_controller()
+    kube.apply_es(es("db", data=DB))
+    kube.wait_status("db", "SUCCESS")
+    idle(controller)
+    gets = kube.requests("get", resource="secrets")
+    kube.api.faults.fail_next(1, code=409, verb="update", resource="secrets")
+    gsm_hand.add_version("projects/proj-one/secrets/db", '{"password": "pw2"}')
+    controller.full_cycle()
+    assert kube.secret_data("db") == {"password": b"pw2"}
+    assert kube.requests("get", resource="secrets") == gets + 1
+    assert kube.requests("update", resource="secrets") == 2  # the refused one, then the retry

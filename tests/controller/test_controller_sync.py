@@ -191,3 +191,22 @@ def test_disable_polling_leaves_only_event_driven_syncs(
         {"metadata": {"annotations": {"externalsecrets.kubernetes-client.io/requested-at": "1"}}},
     )
     wait(lambda: kube.secret_data("token") == {"t": b"v2"}, "requested refresh")
+
+
+def test_an_immutable_secret_is_replaced_when_its_data_changes(
+    kube: Any, gsm_hand: Any, start_controller: Any, es: Any, idle: Any
+) -> None:
+    gsm_hand.seed({"projects/proj-one/secrets/token": ["v1"]})
+    controller = start_controller()
+    kube.apply_es(es("token", data=[{"key": "token", "name": "t"}]))
+    kube.wait_status("token", "SUCCESS")
+    kube.core.patch_namespaced_secret("token", "default", {"immutable": True})
+    first_uid = kube.secret("token")["metadata"]["uid"]
+    idle(controller)
+    gsm_hand.add_version("projects/proj-one/secrets/token", "v2")
+    controller.full_cycle()
+    secret = kube.secret("token")
+    assert kube.secret_data("token") == {"t": b"v2"}
+    assert secret["metadata"]["uid"] != first_uid
+    assert kube.requests("delete", resource="secrets") == 1
+    assert ("Normal", "Replaced", "Secret token replaced") in kube.events("token")
