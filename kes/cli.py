@@ -162,7 +162,9 @@ def _add_hmac(sub: Subparsers) -> None:
     p.add_argument("--config-path", required=True, metavar="PATH",
                    help="Prow config file holding managed_webhooks")
     p.add_argument("--github-token-path", required=True, metavar="PATH",
-                   help="file with a GitHub token (scopes admin:repo_hook, admin:org_hook)")
+                   help="file with a GitHub token; classic token scopes: admin:repo_hook, "
+                   "admin:org_hook, and with auto_accept_invitation also repo:invite and "
+                   "write:org")
     p.add_argument("--github-endpoint", default="https://api.github.com", metavar="URL",
                    help="GitHub API base URL, e.g. https://ghe.example.com/api/v3 "
                    "(default %(default)s)")
@@ -177,7 +179,7 @@ def _add_hmac(sub: Subparsers) -> None:
                    "--dry-run=false applies it)")
     p.add_argument("--wait-for-externalsecret", metavar="NAMESPACE/NAME",
                    help="ExternalSecret syncing the token secret: wait until it serves each "
-                   "new version before touching hooks")
+                   "new version before touching hooks (required with --dry-run=false)")
     p.add_argument("--kubeconfig", metavar="PATH",
                    help="kubeconfig for --wait-for-externalsecret (default: in-cluster, "
                    "then $KUBECONFIG)")
@@ -186,8 +188,9 @@ def _add_hmac(sub: Subparsers) -> None:
                    help="wait after the cluster has a new version, for the kubelet to update "
                    "mounted Secrets (default %(default)s)")
     p.add_argument("--propagation-timeout", type=float, default=600.0, metavar="SECONDS",
-                   help="give up (before any hook changes) when the ExternalSecret has not "
-                   "served a new version by then (default %(default)s)")
+                   help="give up waiting for the ExternalSecret to serve a new version after "
+                   "this long: before the hooks, no hook is changed; before destroying old "
+                   "versions, a later run destroys them (default %(default)s)")
     p.add_argument("--propagation-poll-interval", type=float, default=2.0, metavar="SECONDS",
                    help="how often to read the ExternalSecret and Secret while waiting "
                    "(default %(default)s)")

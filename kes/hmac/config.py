@@ -21,6 +21,8 @@ _REPO = re.compile(r"^[A-Za-z0-9._-]+$")
 _REPO_MAX = 100
 _FIELDS = {"respect_legacy_global_token", "auto_accept_invitation", "org_repo_config"}
 _ENTRY_FIELDS = {"token_created_after"}
+# Go's zero time: what Prow reads for a missing time, and writes for a token of unknown age.
+ZERO_TIME = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
 
 
 class ConfigError(KesError):
@@ -84,15 +86,19 @@ def _flag(section: Mapping[str, Any], field: str) -> bool:
 
 
 def _parse_entry(name: str, value: Any, now: dt.datetime) -> dt.datetime:
+    """An entry's token_created_after; as in Prow, an empty entry or a missing time is
+    Go's zero time (any stored token is recent enough)."""
     field = f"org_repo_config[{name!r}]"
     check_name(name, field)
+    if value is None:
+        value = {}
     if not isinstance(value, dict):
         raise ConfigError(field, "must be a mapping with token_created_after")
     unknown = sorted(set(value) - _ENTRY_FIELDS)
     if unknown:
         raise ConfigError(f"{field}.{unknown[0]}", "unknown field")
-    if "token_created_after" not in value:
-        raise ConfigError(f"{field}.token_created_after", "is required")
+    if value.get("token_created_after") is None:
+        return ZERO_TIME
     created_after = parse_time(value["token_created_after"], f"{field}.token_created_after")
     if created_after > now:
         raise ConfigError(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from github import Auth, Github, GithubException, GithubRetry
@@ -21,10 +21,10 @@ from kes.errors import KesError
 DEFAULT_ENDPOINT = "https://api.github.com"
 # Receive every event, as JSON, like Prow's hmac tool.
 _EVENTS = ["*"]
-_HINTS = {
-    401: "the token is not valid",
-    404: "missing, or the token lacks admin rights or the admin:repo_hook/admin:org_hook scope",
-}
+# Classic token scopes each kind of call needs (GitHub's "Scopes for OAuth apps").
+HOOK_SCOPES = "admin:repo_hook/admin:org_hook"
+REPO_INVITATION_SCOPES = "repo:invite (or repo)"
+ORG_MEMBERSHIP_SCOPES = "write:org (or admin:org)"
 
 T = TypeVar("T")
 # PyGithub logs request bodies at DEBUG, and hook bodies carry the secret.
@@ -32,8 +32,13 @@ _REQUEST_LOG = "github.Requester"
 
 
 class GitHubCallError(KesError):
-    def __init__(self, target: str, call: str, status: int | None, message: str) -> None:
-        hint = _HINTS.get(status or 0)
+    def __init__(
+        self, target: str, call: str, status: int | None, message: str, scopes: str
+    ) -> None:
+        hint = {
+            401: "the token is not valid",
+            404: f"missing, or the token lacks admin rights or the {scopes} scope",
+        }.get(status or 0)
         super().__init__(
             f"GitHub {call} for {target} failed: "
             + (f"{status} " if status else "")
@@ -43,6 +48,14 @@ class GitHubCallError(KesError):
         self.target = target
         self.call = call
         self.status = status
+
+
+@dataclass(frozen=True)
+class FoundHook:
+    """A hook as listed: what an edit or delete acts on, without another lookup."""
+
+    id: int
+    handle: Hook = field(repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -77,7 +90,10 @@ class HookClient:
             total=retries,
             backoff_factor=backoff,
             secondary_rate_wait=secondary_rate_wait,
-            # Setting a hook's full config is idempotent, so PATCH is safe to repeat.
+            # PATCH sends a hook's whole config, so repeating it is harmless. A POST
+            # repeated after a lost answer cannot make a second hook: GitHub answers 422
+            # "Hook already exists" for a hook with the same URL (so does the emulator),
+            # the key is held back with all its tokens, and the next run edits the hook.
             allowed_methods=Retry.DEFAULT_ALLOWED_METHODS | {"GET", "POST", "PATCH"},
         )
         # Lazy: objects are not fetched before their hooks are, saving a call per key.
@@ -93,33 +109,34 @@ class HookClient:
     def close(self) -> None:
         self._github.close()
 
-    def find_hook(self, key: str, url: str) -> Hook | None:
+    def find_hook(self, key: str, url: str) -> FoundHook | None:
         """The hook of `key` delivering to `url`, if any."""
 
-        def find() -> Hook | None:
+        def find() -> FoundHook | None:
             for hook in self._owner(key).get_hooks():
                 if hook.config.get("url") == url:
-                    return hook
+                    return FoundHook(hook.id, hook)
             return None
 
         return self._call(key, "list hooks", find)
 
-    def create_hook(self, key: str, url: str, secret: str) -> Hook:
-        return self._call(
+    def create_hook(self, key: str, url: str, secret: str) -> None:
+        self._call(
             key, "create hook",
             lambda: self._owner(key).create_hook(
                 "web", _config(url, secret), events=_EVENTS, active=True
             ),
         )
 
-    def edit_hook(self, key: str, hook: Hook, url: str, secret: str) -> None:
+    def edit_hook(self, key: str, hook: FoundHook, url: str, secret: str) -> None:
+        """GitHub replaces the whole config on an edit, so all of it is sent."""
         self._call(
             key, f"edit hook {hook.id}",
-            lambda: hook.edit("web", _config(url, secret), events=_EVENTS, active=True),
+            lambda: hook.handle.edit("web", _config(url, secret), events=_EVENTS, active=True),
         )
 
-    def delete_hook(self, key: str, hook: Hook) -> None:
-        self._call(key, f"delete hook {hook.id}", hook.delete)
+    def delete_hook(self, key: str, hook: FoundHook) -> None:
+        self._call(key, f"delete hook {hook.id}", hook.handle.delete)
 
     def repo_invitations(self) -> list[RepoInvitation]:
         def list_all() -> list[RepoInvitation]:
@@ -128,12 +145,16 @@ class HookClient:
                 for i in self._github.get_user().get_invitations()
             ]
 
-        return self._call("the authenticated user", "list repository invitations", list_all)
+        return self._call(
+            "the authenticated user", "list repository invitations", list_all,
+            REPO_INVITATION_SCOPES,
+        )
 
     def accept_repo_invitation(self, invitation: RepoInvitation) -> None:
         self._call(
             invitation.repo, f"accept repository invitation {invitation.id}",
             lambda: self._github.get_user().accept_invitation(invitation.id),
+            REPO_INVITATION_SCOPES,
         )
 
     def pending_org_invitations(self) -> list[OrgInvitation]:
@@ -144,7 +165,10 @@ class HookClient:
                 if m.state == "pending"
             ]
 
-        return self._call("the authenticated user", "list organization memberships", list_pending)
+        return self._call(
+            "the authenticated user", "list organization memberships", list_pending,
+            ORG_MEMBERSHIP_SCOPES,
+        )
 
     def accept_org_invitation(self, invitation: OrgInvitation) -> None:
         # PyGithub has no call for editing one's own membership; its requester sends it.
@@ -153,6 +177,7 @@ class HookClient:
             lambda: self._github.requester.requestJsonAndCheck(
                 "PATCH", f"/user/memberships/orgs/{invitation.org}", input={"state": "active"}
             ),
+            ORG_MEMBERSHIP_SCOPES,
         )
 
     def _owner(self, key: str) -> Repository | Organization:
@@ -161,14 +186,18 @@ class HookClient:
         return self._github.get_organization(key)
 
     @staticmethod
-    def _call(target: str, call: str, action: Callable[[], T]) -> T:
+    def _call(target: str, call: str, action: Callable[[], T], scopes: str = HOOK_SCOPES) -> T:
         try:
             return action()
         except GithubException as err:
             message = err.data.get("message") if isinstance(err.data, dict) else None
-            raise GitHubCallError(target, call, err.status, str(message or err)) from None
+            raise GitHubCallError(
+                target, call, err.status, str(message or err), scopes
+            ) from None
         except OSError as err:
-            raise GitHubCallError(target, call, None, f"{type(err).__name__}: {err}") from None
+            raise GitHubCallError(
+                target, call, None, f"{type(err).__name__}: {err}", scopes
+            ) from None
 
 
 def _config(url: str, secret: str) -> dict[str, str]:

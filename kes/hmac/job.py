@@ -6,8 +6,9 @@
 4. prune: write each key down to its newest token (keys whose hook change failed keep
    all of theirs), wait for that version, then destroy the versions it supersedes.
 
-A run killed anywhere leaves either the previous map or a superset of it in the store,
-and the next run treats a key with several tokens as an unfinished rotation.
+The store only loses a token in step 4, once no hook signs with it. A run killed
+anywhere else leaves the previous map or a superset of it, and the next run treats a
+key with several tokens as an unfinished rotation.
 """
 
 from __future__ import annotations
@@ -21,18 +22,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from github.Hook import Hook
-
 from kes.errors import KesError
 from kes.gsm import SecretManager
 from kes.hmac.config import ManagedWebhooks, load_managed_webhooks
-from kes.hmac.github import DEFAULT_ENDPOINT, GitHubCallError, HookClient
+from kes.hmac.github import DEFAULT_ENDPOINT, FoundHook, GitHubCallError, HookClient
 from kes.hmac.plan import HookAction, KeyPlan, Plan, format_plan, make_plan
-from kes.hmac.propagation import ExternalSecretPropagation, GraceOnly, Propagation, api_client
+from kes.hmac.propagation import (
+    ExternalSecretPropagation,
+    Propagation,
+    PropagationTimeout,
+    api_client,
+)
 from kes.hmac.store import Stored, TokenStore
 from kes.hmac.tokens import (
     GLOBAL_KEY,
     Token,
+    TokenMap,
     dump_token_map,
     new_token,
     parse_token_map,
@@ -54,7 +59,8 @@ def _no_checkpoint(step: str) -> None:
 @dataclass
 class Report:
     plan: Plan | None = None
-    failures: dict[str, str] = field(default_factory=dict)  # key or step -> error
+    # Key -> why it was skipped or why its hook change failed (it keeps its tokens).
+    failures: dict[str, str] = field(default_factory=dict)
     versions_written: list[str] = field(default_factory=list)
     versions_destroyed: list[str] = field(default_factory=list)
     invitations_accepted: list[str] = field(default_factory=list)
@@ -73,7 +79,7 @@ class HmacJob:
     config: ManagedWebhooks
     store: TokenStore
     github: HookClient
-    propagation: Propagation
+    propagation: Propagation | None  # None: not checked, which only a dry run allows
     hook_url: str
     dry_run: bool = True
     out: TextIO | None = None  # None: sys.stdout as it is when printing
@@ -83,9 +89,16 @@ class HmacJob:
     report: Report = field(default_factory=Report)
 
     async def run(self) -> Report:
+        if self.propagation is None and not self.dry_run:
+            raise KesError(
+                "--wait-for-externalsecret NAMESPACE/NAME is required with --dry-run=false: "
+                "no hook may change before the cluster serves the new tokens"
+            )
         stored = await self.store.read()
         tokens = parse_token_map(
-            stored.data, respect_legacy_global_token=self.config.respect_legacy_global_token
+            stored.data,
+            respect_legacy_global_token=self.config.respect_legacy_global_token,
+            source=stored.version or self.store.secret_name,
         )
         await self.accept_invitations()
         self.checkpoint("invitations")
@@ -96,20 +109,23 @@ class HmacJob:
         if not stored.secret_exists:
             self.say(f"secret {self.store.secret_name} does not exist yet: it will be created")
         self.say(format_plan(plan))
-        self.say(f"propagation: {self.propagation.describe()}")
-        if self.dry_run:
+        if self.propagation is None:
+            self.say("propagation: not checked (no --wait-for-externalsecret)")
+        else:
+            self.say(f"propagation: {self.propagation.describe()}")
+        if self.dry_run or self.propagation is None:
             self.say("dry run: nothing was written (pass --dry-run=false to apply)")
             return self.report
         staged_version = await self.stage(plan, stored)
         self.checkpoint("stage")
-        await self.propagate(plan, staged_version)
+        await self.propagate(self.propagation, plan, staged_version)
         self.checkpoint("propagate")
         held_back = await self.change_hooks(plan, hooks)
         self.checkpoint("hooks")
-        latest, final = await self.prune(plan, held_back, staged_version, stored)
+        latest, final = await self.prune(plan, held_back, staged_version, tokens)
         self.checkpoint("prune")
         if latest is not None:
-            await self.destroy_superseded(latest, final)
+            await self.destroy_superseded(self.propagation, latest, final)
         self.checkpoint("destroy")
         return self.report
 
@@ -148,9 +164,9 @@ class HmacJob:
         self.report.invitations_accepted.append(target)
         self.say(f"invitation to {target}: accepted")
 
-    async def find_hooks(self, keys: set[str]) -> tuple[dict[str, Hook], dict[str, str]]:
+    async def find_hooks(self, keys: set[str]) -> tuple[dict[str, FoundHook], dict[str, str]]:
         """Each key's hook with the managed URL; keys that could not be read, with why."""
-        hooks: dict[str, Hook] = {}
+        hooks: dict[str, FoundHook] = {}
         skipped: dict[str, str] = {}
         for key in sorted(keys - {GLOBAL_KEY}):
             try:
@@ -174,16 +190,19 @@ class HmacJob:
         self.say(f"wrote {version}: stored tokens plus the new ones")
         return version
 
-    async def propagate(self, plan: Plan, version: str | None) -> None:
+    async def propagate(self, propagation: Propagation, plan: Plan, version: str | None) -> None:
         """Step 2: no hook signs with a token before the receiver holds it."""
         if version is None or not any(
             k.hook in (HookAction.CREATE, HookAction.EDIT) for k in plan.keys
         ):
             return
-        await self.propagation.wait(version, token_values(plan.staged))
+        try:
+            await propagation.wait(version, token_values(plan.staged))
+        except PropagationTimeout as err:
+            raise PropagationTimeout(f"{err}; no webhook was changed") from None
         self.say(f"{version} has reached the cluster")
 
-    async def change_hooks(self, plan: Plan, hooks: Mapping[str, Hook]) -> set[str]:
+    async def change_hooks(self, plan: Plan, hooks: Mapping[str, FoundHook]) -> set[str]:
         """Step 3; returns the keys whose change failed (they keep all their tokens)."""
         failed: set[str] = set()
         for item in plan.hook_changes:
@@ -198,7 +217,7 @@ class HmacJob:
             self.checkpoint(f"hook:{item.key}")
         return failed
 
-    def _change_hook(self, item: KeyPlan, hook: Hook | None) -> None:
+    def _change_hook(self, item: KeyPlan, hook: FoundHook | None) -> None:
         if item.hook is HookAction.DELETE:
             assert hook is not None, "a delete is planned only for a hook that was found"
             self.github.delete_hook(item.key, hook)
@@ -211,25 +230,34 @@ class HmacJob:
             self.github.edit_hook(item.key, hook, self.hook_url, secret)
 
     async def prune(
-        self, plan: Plan, held_back: set[str], version: str | None, stored: Stored
+        self, plan: Plan, held_back: set[str], version: str | None, stored: TokenMap
     ) -> tuple[str | None, dict[str, tuple[Token, ...]]]:
-        """Step 4a: each key down to its newest token; returns the latest version."""
+        """Step 4a: each key down to its newest token; returns the latest version.
+
+        Maps are compared, not bytes: a map Prow wrote, or a legacy single token, is
+        rewritten only when a token actually changes."""
         final = plan.pruned(held_back)
-        data = dump_token_map(final)
-        current = dump_token_map(plan.staged) if plan.adds_tokens else stored.data
-        if data == current or (version is None and not final):
+        current = plan.staged if plan.adds_tokens else stored
+        if final == dict(current):
             return version, final
-        latest = await self.store.write(data)
+        latest = await self.store.write(dump_token_map(final))
         self.report.versions_written.append(latest)
         self.say(f"wrote {latest}: newest token per key")
         return latest, final
 
-    async def destroy_superseded(self, latest: str, final: Mapping[str, tuple[Token, ...]]) -> None:
+    async def destroy_superseded(
+        self, propagation: Propagation, latest: str, final: Mapping[str, tuple[Token, ...]]
+    ) -> None:
         """Step 4b: once `latest` is served, no older version may still give out a token."""
         superseded = await self.store.superseded(latest)
         if not superseded:
             return
-        await self.propagation.wait(latest, token_values(final))
+        try:
+            await propagation.wait(latest, token_values(final))
+        except PropagationTimeout as err:
+            raise PropagationTimeout(
+                f"{err}; the hooks are done, and a later run destroys the superseded versions"
+            ) from None
         for version in superseded:
             await self.store.destroy(version)
             self.report.versions_destroyed.append(version)
@@ -296,9 +324,9 @@ def _read_token(path: str) -> str:
     return token
 
 
-def _propagation(options: HmacOptions) -> Propagation:
+def _propagation(options: HmacOptions) -> Propagation | None:
     if options.wait_for_externalsecret is None:
-        return GraceOnly(options.propagation_grace)
+        return None
     namespace, slash, name = options.wait_for_externalsecret.partition("/")
     if not slash or not namespace or not name or "/" in name:
         raise KesError(

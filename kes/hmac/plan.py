@@ -6,6 +6,10 @@ onboarded; a key only in the store is removed (`*` is kept while the legacy glob
 token is respected). On top of that, a key holding several tokens is the trace of
 an interrupted run, so its hook is re-pointed to the newest token before pruning,
 and a configured key whose hook is missing gets it created.
+
+The receiver checks an event for `O/R` against the tokens of `O/R` if stored, else
+of `O`, else of `*`, whichever hook (repo or org) sent it. So while an org and its
+repos' keys coexist, each repo key must also hold the token the org hook signs with.
 """
 
 from __future__ import annotations
@@ -15,8 +19,8 @@ import enum
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
-from kes.hmac.config import ManagedWebhooks, format_time
-from kes.hmac.tokens import GLOBAL_KEY, ZERO_TIME, Token, TokenMap, newest
+from kes.hmac.config import ZERO_TIME, ManagedWebhooks, format_time
+from kes.hmac.tokens import GLOBAL_KEY, Token, TokenMap, newest
 
 # A copied global token sorts just before token_created_after, so pruning drops it.
 _COPY_OFFSET = dt.timedelta(seconds=1)
@@ -57,14 +61,9 @@ class Plan:
     # Stored tokens plus the new ones: what the store holds while hooks change.
     staged: TokenMap = field(repr=False)
     adds_tokens: bool
-
-    @property
-    def skipped(self) -> frozenset[str]:
-        return frozenset(k.key for k in self.keys if k.action is Action.SKIPPED)
-
-    @property
-    def removed(self) -> frozenset[str]:
-        return frozenset(k.key for k in self.keys if k.action is Action.REMOVE)
+    # Keys whose tokens pruning leaves as they are: skipped keys, and `*` while respected.
+    kept_whole: frozenset[str] = frozenset()
+    removed: frozenset[str] = frozenset()
 
     @property
     def hook_changes(self) -> tuple[KeyPlan, ...]:
@@ -73,12 +72,15 @@ class Plan:
     def pruned(self, held_back: Collection[str] = ()) -> dict[str, tuple[Token, ...]]:
         """Each key down to its newest token and removed keys dropped.
 
-        Skipped keys and keys in `held_back` (their hook change failed) keep every token
-        they have, so whichever one their hook signs with stays valid until a later run.
+        Keys kept whole and keys in `held_back` (their hook change failed) keep every
+        token, so whichever one their hook signs with stays valid until a later run; so
+        do the kept repo keys of such an org, since the org's hook signs their events too.
         """
+        whole = self.kept_whole | frozenset(held_back)
         result: dict[str, tuple[Token, ...]] = {}
         for key, tokens in self.staged.items():
-            if key in held_back or key in self.skipped:
+            org, slash, _ = key.partition("/")
+            if key in whole or (slash and org in whole and key not in self.removed):
                 result[key] = tokens
             elif key not in self.removed:
                 result[key] = (newest(tokens),)
@@ -109,10 +111,10 @@ def make_plan(
         if key in skipped:
             keys.append(KeyPlan(key, Action.SKIPPED, HookAction.NONE, skipped[key]))
         elif created_after is not None and tokens is None:
-            copied = _copy_global(stored, created_after)
+            source, copied = _current_tokens(stored, key, created_after)
             staged[key] = (*copied, generate(now))
             adds_tokens = True
-            reason = "new in config" + ("; global token copied" if copied else "")
+            reason = "new in config" + (f"; tokens of {source!r} copied" if copied else "")
             keys.append(KeyPlan(key, Action.ONBOARD, set_hook(key), reason, staged[key][-1]))
         elif created_after is not None and tokens is not None:
             if not any(t.created_at > created_after for t in tokens):
@@ -127,14 +129,49 @@ def make_plan(
         else:
             hook = HookAction.DELETE if key in hooked_keys else HookAction.NONE
             keys.append(KeyPlan(key, Action.REMOVE, hook, "not in config"))
-    return Plan(keys=tuple(keys), staged=staged, adds_tokens=adds_tokens)
+    if _stage_org_tokens_for_repos(keys, staged):
+        adds_tokens = True
+    kept_whole = frozenset(skipped)
+    if config.respect_legacy_global_token and GLOBAL_KEY in stored:
+        kept_whole |= {GLOBAL_KEY}
+    return Plan(
+        keys=tuple(keys),
+        staged=staged,
+        adds_tokens=adds_tokens,
+        kept_whole=kept_whole,
+        removed=frozenset(k.key for k in keys if k.action is Action.REMOVE),
+    )
 
 
-def _copy_global(stored: TokenMap, created_after: dt.datetime) -> tuple[Token, ...]:
-    """The receiver only checks the most specific key, and the hook keeps signing with
-    the global token until it is edited: the new key must hold it meanwhile."""
+def _current_tokens(
+    stored: TokenMap, key: str, created_after: dt.datetime
+) -> tuple[str, tuple[Token, ...]]:
+    """The key the receiver checks `key`'s events against now (its org's, else `*`) and
+    its tokens, dated just before `created_after`: whichever hook sends those events
+    keeps signing with one of them until it is changed, so the new key must hold them."""
+    org, slash, _ = key.partition("/")
+    source = org if slash and org in stored else GLOBAL_KEY
     when = max(created_after - _COPY_OFFSET, ZERO_TIME)
-    return tuple(Token(t.value, when) for t in stored.get(GLOBAL_KEY, ()))
+    return source, tuple(Token(t.value, when) for t in stored.get(source, ()))
+
+
+def _stage_org_tokens_for_repos(
+    keys: list[KeyPlan], staged: dict[str, tuple[Token, ...]]
+) -> bool:
+    """An org hook signs its repos' events too, and the receiver checks those against
+    the repo's own key while it is stored: each such key gets the token the org hook
+    will sign with, dated as old as can be so it is never the newest. Returns whether
+    anything was added."""
+    added = False
+    for item in keys:
+        if "/" in item.key or item.signing_token is None:
+            continue
+        value = item.signing_token.value
+        for key, tokens in staged.items():
+            if key.startswith(item.key + "/") and value not in {t.value for t in tokens}:
+                staged[key] = (*tokens, Token(value, ZERO_TIME))
+                added = True
+    return added
 
 
 def _unchanged(key: str, tokens: tuple[Token, ...], hooked: bool) -> KeyPlan:

@@ -27,7 +27,8 @@ Sleep = Callable[[float], Awaitable[None]]
 
 
 class PropagationTimeout(KesError):
-    """The new token map was not seen in the cluster in time; no hook was touched."""
+    """A token map version was not seen in the cluster in time; the caller adds what
+    that means for the run."""
 
 
 class Propagation(Protocol):
@@ -35,21 +36,6 @@ class Propagation(Protocol):
 
     async def wait(self, version: str, tokens: Collection[str]) -> None:
         """Return once `version` (holding `tokens`) is what the receiver checks against."""
-
-
-@dataclass
-class GraceOnly:
-    grace: float
-    sleep: Sleep = asyncio.sleep
-
-    def describe(self) -> str:
-        return (
-            f"no --wait-for-externalsecret: waiting only the {self.grace:g}s grace "
-            "after each token map write, without checking the cluster"
-        )
-
-    async def wait(self, version: str, tokens: Collection[str]) -> None:
-        await self.sleep(self.grace)
 
 
 def api_client(kubeconfig: str | None, context: str | None) -> Any:
@@ -89,9 +75,7 @@ class ExternalSecretPropagation:
             if missing is None:
                 break
             if self.clock() >= deadline:
-                raise PropagationTimeout(
-                    f"after {self.timeout:g}s, {missing}; no webhook was changed"
-                )
+                raise PropagationTimeout(f"after {self.timeout:g}s, {missing}")
             await self.sleep(self.poll_interval)
         await self.sleep(self.grace)
 

@@ -1,17 +1,22 @@
-"""The job's one Secret Manager secret: its latest version holds the token map."""
+"""The job's one Secret Manager secret: its `latest` version holds the token map."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from kes.errors import KesError
 from kes.gsm import NotFound, SecretManager
 
 _LABELS = {"managed-by": "kes-hmac"}
 
 
+class StoreError(KesError):
+    """The token secret is in a state the job must not guess about."""
+
+
 @dataclass(frozen=True)
 class Stored:
-    version: str | None  # the latest enabled version, None when there is none
+    version: str | None  # the version read (`latest`), None when the secret has no versions
     data: bytes = field(repr=False)
     secret_exists: bool
 
@@ -22,12 +27,21 @@ class TokenStore:
         self.secret_name = f"projects/{project}/secrets/{secret}"
 
     async def read(self) -> Stored:
+        """The `latest` version, which must be enabled. Only a secret without any version
+        reads as empty: a disabled or destroyed latest version may hide tokens hooks still
+        sign with, and starting over from an empty map would drop them."""
         try:
             versions = await self._gsm.list_versions(self.secret_name)
         except NotFound:
             return Stored(None, b"", secret_exists=False)
-        if not any(v.state == "ENABLED" for v in versions):
+        if not versions:
             return Stored(None, b"", secret_exists=True)
+        latest = versions[0]  # newest first: what `latest` resolves to
+        if latest.state != "ENABLED":
+            raise StoreError(
+                f"{latest.name} is {latest.state}: kes hmac reads the latest version of "
+                f"{self.secret_name}; enable it, or add a version holding the current token map"
+            )
         value = await self._gsm.access(f"{self.secret_name}/versions/latest")
         return Stored(value.name, value.data, secret_exists=True)
 

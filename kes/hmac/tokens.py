@@ -11,11 +11,9 @@ from typing import Any
 import yaml
 
 from kes.errors import KesError
-from kes.hmac.config import ConfigError, format_time, parse_time
+from kes.hmac.config import ZERO_TIME, ConfigError, format_time, parse_time
 
 GLOBAL_KEY = "*"
-# Go's zero time: what Prow writes for a legacy token of unknown age.
-ZERO_TIME = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
 _TOKEN_BYTES = 20
 
 
@@ -49,10 +47,18 @@ def newest(tokens: Iterable[Token]) -> Token:
 
 
 def parse_token_map(
-    data: bytes, *, respect_legacy_global_token: bool
+    data: bytes, *, respect_legacy_global_token: bool, source: str = "the token map"
 ) -> dict[str, tuple[Token, ...]]:
-    """Read the stored text; anything that is not a mapping is one legacy global token."""
-    text = data.decode("utf-8", errors="strict") if data else ""
+    """Read the stored text; anything that is not a mapping is one legacy global token.
+
+    Errors start with `source` (the secret version read) and never quote the data.
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise TokenMapError(
+            f"{source}: not UTF-8 text, so neither a token map nor a legacy token"
+        ) from None
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError:
@@ -62,19 +68,19 @@ def parse_token_map(
     if not isinstance(document, dict):
         if not respect_legacy_global_token:
             raise TokenMapError(
-                "the stored token is a single legacy global token; set "
+                f"{source}: holds a single legacy global token; set "
                 "managed_webhooks.respect_legacy_global_token to true before the first run"
             )
         return {GLOBAL_KEY: (Token(text.strip(), ZERO_TIME),)}
-    return {str(key): _parse_list(str(key), value) for key, value in document.items()}
+    return {str(key): _parse_list(source, str(key), value) for key, value in document.items()}
 
 
-def _parse_list(key: str, value: Any) -> tuple[Token, ...]:
+def _parse_list(source: str, key: str, value: Any) -> tuple[Token, ...]:
     if not isinstance(value, list) or not value:
-        raise TokenMapError(f"token map key {key!r}: must be a non-empty list of tokens")
+        raise TokenMapError(f"{source}: key {key!r}: must be a non-empty list of tokens")
     tokens = []
     for index, item in enumerate(value):
-        where = f"token map key {key!r}[{index}]"
+        where = f"{source}: key {key!r}[{index}]"
         if not isinstance(item, dict) or not isinstance(item.get("value"), str):
             raise TokenMapError(f"{where}: must be a mapping with a string value")
         created_at = item.get("created_at", ZERO_TIME)

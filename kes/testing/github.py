@@ -45,6 +45,16 @@ _REPO_HOOK_SCOPES = {
     "admin": {"admin:repo_hook", "repo"},
 }
 _ORG_HOOK_SCOPES = {level: {"admin:org_hook"} for level in ("read", "write", "admin")}
+# GitHub's "Scopes for OAuth apps": repo:invite grants accepting and declining repository
+# invitations (repo grants it too); read:org reads organization membership, write:org and
+# admin:org also change it.
+_REPO_INVITATION_SCOPES = {"repo:invite", "repo"}
+_MEMBERSHIP_SCOPES = {
+    "read": {"read:org", "write:org", "admin:org"},
+    "write": {"write:org", "admin:org"},
+}
+_REPO_PERMISSIONS = ("read", "triage", "write", "maintain", "admin")
+_ORG_ROLES = ("admin", "direct_member", "billing_manager")
 
 _USER = web.RequestKey("user", str)
 _SCOPES = web.RequestKey("scopes", tuple[str, ...])
@@ -99,6 +109,10 @@ class _Fault:
 class _Token:
     user: str
     scopes: tuple[str, ...]
+
+
+class SeedError(ValueError):
+    """A `github:` seed entry that cannot be loaded; names the section, entry and field."""
 
 
 class GitHubError(Exception):
@@ -178,20 +192,46 @@ class GitHubEmulator:
         self._hooks[hook.id] = hook
         return hook
 
-    def load_seed(self, seed: Mapping[str, Any]) -> None:
-        """The `github:` section of a `kes emulate --seed` file."""
-        for token, spec in (seed.get("tokens") or {}).items():
-            self.add_token(str(token), spec["user"], spec.get("scopes", []))
-        for org, spec in (seed.get("orgs") or {}).items():
-            self.add_org(str(org), (spec or {}).get("admins", []))
-        for repo, spec in (seed.get("repos") or {}).items():
-            self.add_repo(str(repo), (spec or {}).get("admins", []))
-        for invite in seed.get("repository_invitations") or []:
-            self.invite_to_repo(invite["user"], invite["repo"], invite["permissions"])
-        for invite in seed.get("org_invitations") or []:
-            self.invite_to_org(invite["user"], invite["org"], invite["role"])
-        for hook in seed.get("hooks") or []:
-            self.add_hook(hook["owner"], hook["url"], hook.get("secret"), hook.get("events", ["*"]))
+    def load_seed(self, seed: Any) -> None:
+        """The `github:` section of a `kes emulate --seed` file, checked field by field."""
+        section = _mapping(seed, "github", _SEED_SECTIONS)
+        for token, spec in _entries(section, "tokens").items():
+            where = f"github.tokens[{token!r}]"
+            spec = _mapping(spec, where, {"user", "scopes"})
+            self.add_token(
+                str(token), _text(spec, "user", where), _texts(spec, "scopes", where)
+            )
+        for org, spec in _entries(section, "orgs").items():
+            where = f"github.orgs[{org!r}]"
+            admins = _texts(_mapping(spec or {}, where, {"admins"}), "admins", where)
+            self.add_org(_owner_name(org, where, repo=False), admins)
+        for repo, spec in _entries(section, "repos").items():
+            where = f"github.repos[{repo!r}]"
+            admins = _texts(_mapping(spec or {}, where, {"admins"}), "admins", where)
+            self.add_repo(_owner_name(repo, where, repo=True), admins)
+        for where, invite in _items(section, "repository_invitations"):
+            invite = _mapping(invite, where, {"user", "repo", "permissions"})
+            self.invite_to_repo(
+                _text(invite, "user", where),
+                _owner_name(_text(invite, "repo", where), f"{where}.repo", repo=True),
+                _choice(invite, "permissions", where, _REPO_PERMISSIONS),
+            )
+        for where, invite in _items(section, "org_invitations"):
+            invite = _mapping(invite, where, {"user", "org", "role"})
+            self.invite_to_org(
+                _text(invite, "user", where),
+                _owner_name(_text(invite, "org", where), f"{where}.org", repo=False),
+                _choice(invite, "role", where, _ORG_ROLES),
+            )
+        for where, hook in _items(section, "hooks"):
+            hook = _mapping(hook, where, {"owner", "url", "secret", "events"})
+            owner = _text(hook, "owner", where)
+            self.add_hook(
+                _owner_name(owner, f"{where}.owner", repo="/" in owner),
+                _text(hook, "url", where),
+                _text(hook, "secret", where) if "secret" in hook else None,
+                _texts(hook, "events", where) if "events" in hook else ("*",),
+            )
 
     def hooks(self, owner: str | None = None) -> list[Hook]:
         """The hooks of a repo (`org/repo`), an org, or all; secrets included, for assertions."""
@@ -210,6 +250,10 @@ class GitHubEmulator:
     def org_membership(self, org: str, user: str) -> str | None:
         membership = self._org_memberships.get((org, user))
         return membership["state"] if membership else None
+
+    def clear_faults(self) -> None:
+        """Forget every fault injected with `fail_next` that has not fired yet."""
+        self._faults.clear()
 
     def fail_next(
         self, route: str, count: int = 1, kind: str = "5xx", retry_after: int = 0
@@ -548,22 +592,19 @@ class GitHubEmulator:
         return web.json_response(self._hook_json(hook, base), status=201)
 
     async def _edit_hook(self, request: web.Request) -> web.Response:
+        """A `config` sent replaces the whole config, as on GitHub: what it leaves out
+        takes its default, and a secret left out is removed."""
         owner = self._hook_owner(request, "write")
         hook = self._find_hook(request, owner)
         body = await self._json_body(request)
-        config = body.get("config", {})
-        if not isinstance(config, dict):
-            raise _invalid("config", "config must be an object")
-        if "url" in config:
-            if not config["url"]:
+        if "config" in body:
+            config = body["config"]
+            if not isinstance(config, dict) or not config.get("url"):
                 raise _invalid("config", "Config must contain URL for webhooks")
             hook.url = str(config["url"])
-        if "content_type" in config:
-            hook.content_type = _content_type(config["content_type"])
-        if "secret" in config:
-            hook.secret = str(config["secret"]) if config["secret"] else None
-        if "insecure_ssl" in config:
-            hook.insecure_ssl = str(config["insecure_ssl"])
+            hook.content_type = _content_type(config.get("content_type", "form"))
+            hook.secret = str(config["secret"]) if config.get("secret") else None
+            hook.insecure_ssl = str(config.get("insecure_ssl", "0"))
         if "events" in body:
             hook.events = _events(body["events"])
         hook.events += [e for e in _events(body.get("add_events", [])) if e not in hook.events]
@@ -586,7 +627,18 @@ class GitHubEmulator:
 
     # --- invitations and memberships ---------------------------------------------------------
 
+    @staticmethod
+    def _require_scopes(request: web.Request, scopes: set[str]) -> None:
+        """GitHub's answer to a classic token without any of `scopes` for a route of the
+        authenticated user: 404, naming the accepted scopes in a header."""
+        granted: tuple[str, ...] = request[_SCOPES]
+        if not scopes.intersection(granted):
+            error = GitHubError(404, "Not Found")
+            error.headers["X-Accepted-OAuth-Scopes"] = ", ".join(sorted(scopes))
+            raise error
+
     async def _list_repo_invitations(self, request: web.Request) -> web.Response:
+        self._require_scopes(request, _REPO_INVITATION_SCOPES)
         base = self._base(request)
         items = [
             {
@@ -604,6 +656,7 @@ class GitHubEmulator:
         return self._paginate(request, items)
 
     def _own_invitation(self, request: web.Request) -> int:
+        self._require_scopes(request, _REPO_INVITATION_SCOPES)
         try:
             invitation_id = int(request.match_info["invitation_id"])
         except ValueError:
@@ -633,6 +686,7 @@ class GitHubEmulator:
         }
 
     async def _list_memberships(self, request: web.Request) -> web.Response:
+        self._require_scopes(request, _MEMBERSHIP_SCOPES["read"])
         state = request.query.get("state")
         if state not in (None, "active", "pending"):
             raise _invalid("state", f"state must be active or pending, not {state!r}")
@@ -645,12 +699,14 @@ class GitHubEmulator:
         return self._paginate(request, items)
 
     async def _get_membership(self, request: web.Request) -> web.Response:
+        self._require_scopes(request, _MEMBERSHIP_SCOPES["read"])
         org = request.match_info["org"]
         if (org, request[_USER]) not in self._org_memberships:
             raise GitHubError(404, "Not Found")
         return web.json_response(self._membership_json(org, request[_USER], self._base(request)))
 
     async def _edit_membership(self, request: web.Request) -> web.Response:
+        self._require_scopes(request, _MEMBERSHIP_SCOPES["write"])
         org, user = request.match_info["org"], request[_USER]
         membership = self._org_memberships.get((org, user))
         if membership is None:
@@ -724,3 +780,61 @@ def _kind(owner: str) -> str:
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_SEED_SECTIONS = {
+    "tokens", "orgs", "repos", "repository_invitations", "org_invitations", "hooks",
+}
+
+
+def _mapping(value: Any, where: str, fields: set[str]) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise SeedError(f"{where}: must be a mapping with keys {sorted(fields)}")
+    unknown = sorted(str(k) for k in set(value) - fields)
+    if unknown:
+        raise SeedError(f"{where}.{unknown[0]}: unknown field; expected one of {sorted(fields)}")
+    return value
+
+
+def _entries(section: Mapping[str, Any], name: str) -> Mapping[Any, Any]:
+    value = section.get(name) or {}
+    if not isinstance(value, dict):
+        raise SeedError(f"github.{name}: must be a mapping")
+    return value
+
+
+def _items(section: Mapping[str, Any], name: str) -> Iterator[tuple[str, Any]]:
+    value = section.get(name) or []
+    if not isinstance(value, list):
+        raise SeedError(f"github.{name}: must be a list")
+    for index, item in enumerate(value):
+        yield f"github.{name}[{index}]", item
+
+
+def _text(entry: Mapping[str, Any], field_name: str, where: str) -> str:
+    value = entry.get(field_name)
+    if not isinstance(value, str) or not value:
+        raise SeedError(f"{where}.{field_name}: required, a non-empty string")
+    return value
+
+
+def _texts(entry: Mapping[str, Any], field_name: str, where: str) -> list[str]:
+    value = entry.get(field_name) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise SeedError(f"{where}.{field_name}: must be a list of non-empty strings")
+    return value
+
+
+def _choice(entry: Mapping[str, Any], field_name: str, where: str, allowed: Sequence[str]) -> str:
+    value = _text(entry, field_name, where)
+    if value not in allowed:
+        raise SeedError(f"{where}.{field_name}: {value!r} is not one of {list(allowed)}")
+    return value
+
+
+def _owner_name(value: Any, where: str, *, repo: bool) -> str:
+    org, slash, name = str(value).partition("/")
+    if not org or bool(slash) != repo or (repo and (not name or "/" in name)):
+        shape = "'org/repo'" if repo else "'org' (no slash)"
+        raise SeedError(f"{where}: {str(value)!r} must be spelled {shape}")
+    return str(value)

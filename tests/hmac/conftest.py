@@ -125,7 +125,9 @@ async def gsm(gsm_emulator: SecretManagerEmulator) -> AsyncIterator[SecretManage
 @pytest.fixture
 async def github() -> AsyncIterator[GitHubEmulator]:
     emulator = GitHubEmulator()
-    emulator.add_token(BOT_TOKEN, BOT, ["admin:repo_hook", "admin:org_hook"])
+    emulator.add_token(
+        BOT_TOKEN, BOT, ["admin:repo_hook", "admin:org_hook", "repo:invite", "write:org"]
+    )
     for repo in REPOS:
         emulator.add_repo(repo, admins=[BOT])
     emulator.add_org("qux", admins=[BOT])
@@ -159,8 +161,10 @@ class Harness:
         dry_run: bool = False,
         checkpoint: Callable[[str], None] | None = None,
         propagation: Propagation | None = None,
+        unchecked: bool = False,
         token: str = BOT_TOKEN,
     ) -> HmacJob:
+        """`unchecked`: no propagation check at all, as without --wait-for-externalsecret."""
         config = self.config(org_repo_config, respect_legacy_global_token, auto_accept_invitation)
         self.output = io.StringIO()
         extra: dict[str, Any] = {"checkpoint": checkpoint} if checkpoint else {}
@@ -171,7 +175,7 @@ class Harness:
                 token, endpoint=self.github.url, retries=2, backoff=0.0,
                 seconds_between_requests=0.0, seconds_between_writes=0.0,
             ),
-            propagation=propagation or self.propagation,
+            propagation=None if unchecked else propagation or self.propagation,
             hook_url=self.hook_url,
             dry_run=dry_run,
             out=self.output,
@@ -241,11 +245,17 @@ class Harness:
         await self._deliver_to_every_hook()
 
     async def _deliver_to_every_hook(self) -> None:
-        for owner, secret in self.hook_secrets().items():
+        """An event of each hooked repo (every repo of a hooked org), sent by every hook
+        that covers it: the repo's and its org's."""
+        hooks = self.hook_secrets()
+        for owner, secret in hooks.items():
             assert secret is not None
-            repo = owner if "/" in owner else f"{owner}/one"
-            deliveries = await self.github.deliver(repo, "push", {"ref": "refs/heads/main"})
-            assert [d.status for d in deliveries] == [200], f"hook of {owner} does not verify"
+            repos = [owner] if "/" in owner else [r for r in REPOS if r.startswith(owner + "/")]
+            for repo in repos:
+                covering = {repo, repo.partition("/")[0]} & set(hooks)
+                deliveries = await self.github.deliver(repo, "push", {"ref": "refs/heads/main"})
+                statuses = [d.status for d in deliveries]
+                assert statuses == [200] * len(covering), f"a hook sending {repo} events fails"
 
     async def assert_converged(self, config: Mapping[str, str]) -> None:
         stored = await self.stored()

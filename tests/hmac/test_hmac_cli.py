@@ -54,20 +54,22 @@ def test_the_default_is_a_dry_run(emulators, capsys) -> None:
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "foo/bar  onboard  create  new in config" in out
-    assert "no --wait-for-externalsecret: waiting only the 0s grace" in out
+    assert "propagation: not checked (no --wait-for-externalsecret)" in out
     assert "dry run: nothing was written" in out
     assert github.writes == 0 and gsm.counters.calls["CreateSecret"] == 0
 
 
-def test_applies_with_dry_run_false(emulators, capsys) -> None:
+def test_applying_requires_wait_for_externalsecret(emulators, capsys) -> None:
+    """No fixed sleep in its place: the run stops before reading or writing anything."""
     gsm, github, argv = emulators
-    assert main([*argv, "--dry-run=false"]) == 0
-    out = capsys.readouterr().out
-    assert "created secret projects/proj/secrets/hmac" in out
-    assert "hook foo/bar: created" in out
-    [hook] = github.hooks("foo/bar")
-    assert hook.secret is not None and hook.secret not in out
-    assert gsm.counters.calls["AddSecretVersion"] == 1
+    assert main([*argv, "--dry-run=false"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == (
+        "kes hmac: --wait-for-externalsecret NAMESPACE/NAME is required with "
+        "--dry-run=false: no hook may change before the cluster serves the new tokens\n"
+    )
+    assert captured.out == ""
+    assert github.calls == {} and gsm.counters.calls == {}
 
 
 def test_errors_are_reported_without_a_traceback(emulators, capsys, tmp_path) -> None:
@@ -86,7 +88,7 @@ def test_a_failing_key_makes_the_exit_code_1(emulators, capsys, tmp_path) -> Non
     (tmp_path / "config.yaml").write_text(yaml.safe_dump({"managed_webhooks": {
         "org_repo_config": {"foo": {"token_created_after": "2020-01-01T00:00:00Z"}},
     }}))
-    assert main([*argv, "--dry-run=false"]) == 1
+    assert main(argv) == 1
     err = capsys.readouterr().err
     assert "kes hmac: foo: GitHub list hooks for foo failed: 404 Not Found" in err
 
@@ -97,3 +99,13 @@ def test_bad_wait_for_externalsecret_is_named(emulators, capsys) -> None:
     assert "--wait-for-externalsecret 'just-a-name': expected NAMESPACE/NAME" in (
         capsys.readouterr().err
     )
+
+
+def test_help_names_the_scopes_and_what_a_timeout_leaves(capsys) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["hmac", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "admin:repo_hook, admin:org_hook, and with auto_accept_invitation also " \
+        "repo:invite and write:org" in text
+    assert "(required with --dry-run=false)" in text
+    assert "before destroying old versions, a later run destroys them" in text

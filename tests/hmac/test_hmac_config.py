@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from kes.errors import KesError
-from kes.hmac.config import ConfigError, load_managed_webhooks, parse_managed_webhooks
+from kes.hmac.config import ZERO_TIME, ConfigError, load_managed_webhooks, parse_managed_webhooks
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
@@ -76,10 +76,9 @@ def test_unreadable_config_names_the_path(tmp_path: Path) -> None:
          "org_repo_config['foo/bar'].token_created_after", "not an RFC 3339 time"),
         ({"foo/bar": {"token_created_after": "2020-01-01T00:00:00"}},
          "org_repo_config['foo/bar'].token_created_after", "time zone"),
-        ({"foo/bar": {}}, "org_repo_config['foo/bar'].token_created_after", "required"),
         ({"foo/bar": {"token_created_after": "2020-01-01T00:00:00Z", "tokn": 1}},
          "org_repo_config['foo/bar'].tokn", "unknown field"),
-        ({"foo/bar": None}, "org_repo_config['foo/bar']", "must be a mapping"),
+        ({"foo/bar": "2020-01-01T00:00:00Z"}, "org_repo_config['foo/bar']", "must be a mapping"),
     ],
 )
 def test_invalid_entries_are_named(entries: dict, field: str, message: str) -> None:
@@ -97,3 +96,19 @@ def test_flags_must_be_booleans() -> None:
 def test_unknown_fields_are_rejected() -> None:
     with pytest.raises(ConfigError, match="auto_accept_invitations: unknown field"):
         parse_managed_webhooks({"auto_accept_invitations": True}, NOW)
+
+
+def test_a_missing_token_created_after_is_go_zero_time_as_in_prow(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "managed_webhooks:\n"
+        "  org_repo_config:\n"
+        "    org1/repo1: {}\n"
+        "    org2:\n"
+        "    org3/repo3:\n"
+        "      token_created_after: null\n"
+    )
+    config = load_managed_webhooks(path, NOW)
+    assert config.org_repo_config == {
+        "org1/repo1": ZERO_TIME, "org2": ZERO_TIME, "org3/repo3": ZERO_TIME,
+    }

@@ -8,13 +8,15 @@ from kes.gsm import PermissionDenied
 ROTATE_AFTER = "2025-06-01T00:00:00Z"
 KEEP = "2018-01-01T00:00:00Z"
 EDIT_REPO_HOOK = "PATCH /repos/{owner}/{repo}/hooks/{hook_id}"
+DELETE_ORG_HOOK = "DELETE /orgs/{org}/hooks/{hook_id}"
+CREATE_ORG_HOOK = "POST /orgs/{org}/hooks"
 START = {"foo/bar": "old-bar", "foo/baz": "old-baz", "qux": "old-qux"}
 CONFIG = {"foo/baz": ROTATE_AFTER, "foo/bax": ROTATE_AFTER, "qux": ROTATE_AFTER}
 
 
 async def rerun_converges(harness, config=CONFIG) -> None:
     await harness.assert_every_hook_verifies()
-    harness.github.fail_next(EDIT_REPO_HOOK, 0)
+    harness.github.clear_faults()
     report = await harness.job(config).run()
     assert report.ok, report.failures
     await harness.assert_converged(config)
@@ -119,19 +121,45 @@ async def test_gsm_unavailable_is_retried(harness) -> None:
     await harness.assert_converged(CONFIG)
 
 
-async def test_propagation_failure_touches_no_hook(harness) -> None:
+async def test_an_org_hook_that_cannot_be_deleted_keeps_its_token_in_the_new_repo_key(
+    harness,
+) -> None:
+    """Moving from an org hook to a repo hook: while the org hook is still there it
+    signs qux/one's events, which the receiver checks against qux/one's key."""
+    await harness.setup({"qux": "old-qux"})
+    harness.github.fail_next(DELETE_ORG_HOOK, count=3)
+    config = {"qux/one": ROTATE_AFTER}
+    report = await harness.job(config).run()
+    assert list(report.failures) == ["qux"]
+    stored = await harness.stored()
+    assert "old-qux" in [t.value for t in stored["qux/one"]]
+    assert harness.hook_secrets()["qux"] == "old-qux"
+    await rerun_converges(harness, config)
+
+
+async def test_a_failed_org_hook_create_leaves_the_repo_hook_working(harness) -> None:
+    await harness.setup({"qux/one": "old-one"})
+    harness.github.fail_next(CREATE_ORG_HOOK, count=3)
+    config = {"qux": ROTATE_AFTER}
+    report = await harness.job(config).run()
+    assert list(report.failures) == ["qux"]
+    assert "qux" not in harness.hook_secrets()
+    await rerun_converges(harness, config)
+
+
+async def test_a_create_whose_answer_was_lost_never_makes_a_second_hook(harness) -> None:
+    """The first POST was applied but its answer lost, so the client repeats it: GitHub
+    answers 422 for a second hook with the same URL, the key keeps its tokens, and the
+    next run edits the one hook there is."""
     await harness.setup(START)
 
-    class NeverPropagates:
-        def describe(self) -> str:
-            return "never"
+    def apply_the_create_first(step: str) -> None:
+        if step == "propagate":
+            token = harness.receiver.tokens["foo/bax"][-1].value
+            harness.github.add_hook("foo/bax", harness.hook_url, token)
 
-        async def wait(self, version, tokens) -> None:
-            from kes.hmac.propagation import PropagationTimeout
-
-            raise PropagationTimeout("version never served")
-
-    with pytest.raises(Exception, match="never served"):
-        await harness.job(CONFIG, propagation=NeverPropagates()).run()
-    assert harness.github.writes == 0
+    report = await harness.job(CONFIG, checkpoint=apply_the_create_first).run()
+    assert list(report.failures) == ["foo/bax"]
+    assert "create hook for foo/bax failed: 422" in report.failures["foo/bax"]
+    assert len(harness.github.hooks("foo/bax")) == 1
     await rerun_converges(harness)

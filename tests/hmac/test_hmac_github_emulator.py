@@ -9,7 +9,7 @@ import pytest
 from aiohttp import ClientSession, web
 from github import Auth, Github, GithubException
 
-from kes.testing.github import MASK, GitHubEmulator
+from kes.testing.github import MASK, GitHubEmulator, SeedError
 
 TOKEN = "ghp_admin"
 AUTH = {"Authorization": f"token {TOKEN}"}
@@ -22,6 +22,8 @@ async def emulator():
             TOKEN: {"user": "bot", "scopes": ["admin:repo_hook", "admin:org_hook"]},
             "ghp_read": {"user": "bot", "scopes": ["read:repo_hook"]},
             "ghp_other": {"user": "mallory", "scopes": ["admin:repo_hook"]},
+            "ghp_invites": {"user": "bot", "scopes": ["repo:invite", "write:org"]},
+            "ghp_read_org": {"user": "bot", "scopes": ["read:org"]},
         },
         "orgs": {"acme": {"admins": ["bot"]}},
         "repos": {"acme/app": {"admins": []}, "acme/lib": {}},
@@ -91,13 +93,17 @@ async def test_create_pings_with_a_signed_body_and_hides_the_secret(emulator, ht
         assert r.headers["X-OAuth-Scopes"] == "admin:repo_hook, admin:org_hook"
 
 
-async def test_edit_merges_config_and_deliveries_use_the_new_secret(emulator, http, endpoint):
+async def test_edit_replaces_the_config_and_deliveries_use_the_new_secret(
+    emulator, http, endpoint
+):
     url, got = endpoint
     _, hook = await create(http, emulator, "orgs/acme", url)
-    patch = {"config": {"secret": "rotated"}, "active": True}
+    patch = {"config": {"url": url, "content_type": "json", "secret": "rotated"}, "active": True}
     async with http.patch(hook["url"], json=patch, headers=AUTH) as r:
         assert r.status == 200
-        assert (await r.json())["config"]["url"] == url  # kept: the config is merged
+        assert (await r.json())["config"] == {
+            "url": url, "content_type": "json", "insecure_ssl": "0", "secret": MASK,
+        }
     await emulator.settle()
     got.clear()
     [delivery] = await emulator.deliver("acme/app", "push", {"ref": "refs/heads/main"})
@@ -205,24 +211,25 @@ async def test_fault_injection(emulator, http):
 
 
 async def test_invitations_and_memberships(emulator, http):
+    auth = {"Authorization": "token ghp_invites"}
     invitation = emulator.invite_to_repo("bot", "acme/new", "admin")
     emulator.invite_to_org("bot", "other", "admin")
-    async with http.get(f"{emulator.url}/user/repository_invitations", headers=AUTH) as r:
+    async with http.get(f"{emulator.url}/user/repository_invitations", headers=auth) as r:
         [listed] = await r.json()
     assert listed["id"] == invitation and listed["permissions"] == "admin"
     assert listed["repository"]["full_name"] == "acme/new"
     url = f"{emulator.url}/user/memberships/orgs"
-    async with http.get(url, params={"state": "pending"}, headers=AUTH) as r:
+    async with http.get(url, params={"state": "pending"}, headers=auth) as r:
         [membership] = await r.json()
     assert membership["organization"]["login"] == "other" and membership["role"] == "admin"
-    async with http.patch(f"{url}/other", json={"state": "active"}, headers=AUTH) as r:
+    async with http.patch(f"{url}/other", json={"state": "active"}, headers=auth) as r:
         assert r.status == 200 and (await r.json())["state"] == "active"
     async with http.patch(
-        f"{emulator.url}/user/repository_invitations/{invitation}", headers=AUTH
+        f"{emulator.url}/user/repository_invitations/{invitation}", headers=auth
     ) as r:
         assert r.status == 204
     assert emulator.is_admin("bot", "acme/new") and emulator.is_admin("bot", "other")
-    async with http.get(url, params={"state": "pending"}, headers=AUTH) as r:
+    async with http.get(url, params={"state": "pending"}, headers=auth) as r:
         assert await r.json() == []
 
 
@@ -241,3 +248,102 @@ def test_background_mode_serves_synchronous_pygithub() -> None:
         emulator.run(emulator.settle())
         assert emulator.deliveries[0].status is None  # nothing listens there
         assert emulator.deliveries[0].error
+
+
+async def test_an_edit_without_a_secret_removes_it_as_on_github(emulator, http):
+    _, hook = await create(http, emulator, "repos/acme/app", "http://127.0.0.1:9/a")
+    patch = {"config": {"url": "http://127.0.0.1:9/b", "insecure_ssl": "1"}}
+    async with http.patch(hook["url"], json=patch, headers=AUTH) as r:
+        assert r.status == 200
+        assert (await r.json())["config"] == {
+            "url": "http://127.0.0.1:9/b", "content_type": "form", "insecure_ssl": "1",
+        }
+    [stored] = emulator.hooks("acme/app")
+    assert stored.secret is None and stored.content_type == "form"
+
+
+async def test_an_edit_of_the_config_without_a_url_is_422(emulator, http):
+    _, hook = await create(http, emulator, "repos/acme/app", "http://127.0.0.1:9/a")
+    async with http.patch(hook["url"], json={"config": {"secret": "s2"}}, headers=AUTH) as r:
+        assert r.status == 422
+        assert (await r.json())["errors"][0]["field"] == "config"
+    [stored] = emulator.hooks("acme/app")
+    assert stored.secret == "top-secret" and stored.url == "http://127.0.0.1:9/a"
+
+
+async def test_an_edit_without_a_config_keeps_it(emulator, http):
+    _, hook = await create(http, emulator, "repos/acme/app", "http://127.0.0.1:9/a")
+    async with http.patch(hook["url"], json={"events": ["push"]}, headers=AUTH) as r:
+        assert r.status == 200
+    [stored] = emulator.hooks("acme/app")
+    assert stored.secret == "top-secret" and stored.events == ["push"]
+
+
+@pytest.mark.parametrize(
+    ("token", "method", "path", "accepted"),
+    [
+        (TOKEN, "GET", "/user/repository_invitations", "repo, repo:invite"),
+        (TOKEN, "PATCH", "/user/repository_invitations/{invitation}", "repo, repo:invite"),
+        (TOKEN, "GET", "/user/memberships/orgs", "admin:org, read:org, write:org"),
+        ("ghp_read_org", "PATCH", "/user/memberships/orgs/other", "admin:org, write:org"),
+    ],
+)
+async def test_invitations_and_memberships_need_their_scopes(
+    emulator, http, token, method, path, accepted
+):
+    invitation = emulator.invite_to_repo("bot", "acme/new", "admin")
+    emulator.invite_to_org("bot", "other", "admin")
+    url = emulator.url + path.format(invitation=invitation)
+    headers = {"Authorization": f"token {token}"}
+    async with http.request(method, url, json={"state": "active"}, headers=headers) as r:
+        assert r.status == 404 and (await r.json())["message"] == "Not Found"
+        assert r.headers["X-Accepted-OAuth-Scopes"] == accepted
+    assert emulator.pending_repo_invitations("bot") == ["acme/new"]
+    assert emulator.org_membership("other", "bot") == "pending"
+
+
+async def test_read_org_may_list_memberships(emulator, http):
+    emulator.invite_to_org("bot", "other", "admin")
+    headers = {"Authorization": "token ghp_read_org"}
+    async with http.get(f"{emulator.url}/user/memberships/orgs", headers=headers) as r:
+        assert r.status == 200 and [m["state"] for m in await r.json()] == ["pending"]
+
+
+async def test_clear_faults_forgets_the_pending_ones(emulator, http):
+    emulator.fail_next("GET /repos/{owner}/{repo}/hooks", 2)
+    emulator.clear_faults()
+    async with http.get(f"{emulator.url}/repos/acme/app/hooks", headers=AUTH) as r:
+        assert r.status == 200
+
+
+@pytest.mark.parametrize(
+    ("seed", "message"),
+    [
+        ({"tokens": {"ghp_x": {"scopes": ["admin:repo_hook"]}}},
+         "github.tokens['ghp_x'].user: required, a non-empty string"),
+        ({"tokens": {"ghp_x": {"user": "u", "scopes": "admin:repo_hook"}}},
+         "github.tokens['ghp_x'].scopes: must be a list of non-empty strings"),
+        ({"tokens": {"ghp_x": ["u"]}}, "github.tokens['ghp_x']: must be a mapping"),
+        ({"tokens": {"ghp_x": {"user": "u", "scope": []}}},
+         "github.tokens['ghp_x'].scope: unknown field"),
+        ({"orgs": {"acme/app": {}}}, "github.orgs['acme/app']: 'acme/app' must be spelled 'org'"),
+        ({"orgs": {"acme": {"admins": "bot"}}}, "github.orgs['acme'].admins: must be a list"),
+        ({"repos": {"acme": None}}, "github.repos['acme']: 'acme' must be spelled 'org/repo'"),
+        ({"repos": ["acme/app"]}, "github.repos: must be a mapping"),
+        ({"repository_invitations": [{"user": "u", "repo": "a/b"}]},
+         "github.repository_invitations[0].permissions: required"),
+        ({"repository_invitations": [{"user": "u", "repo": "a/b", "permissions": "owner"}]},
+         "github.repository_invitations[0].permissions: 'owner' is not one of"),
+        ({"org_invitations": {"user": "u"}}, "github.org_invitations: must be a list"),
+        ({"org_invitations": [{"user": "u", "org": "a", "role": "boss"}]},
+         "github.org_invitations[0].role: 'boss' is not one of"),
+        ({"hooks": [{"owner": "acme/app"}]}, "github.hooks[0].url: required"),
+        ({"hooks": [{"owner": "acme/app", "url": "http://x/", "events": "push"}]},
+         "github.hooks[0].events: must be a list"),
+        ({"hook": []}, "github.hook: unknown field"),
+    ],
+)
+def test_a_bad_seed_names_the_section_entry_and_field(seed, message) -> None:
+    with pytest.raises(SeedError) as caught:
+        GitHubEmulator(seed=seed)
+    assert str(caught.value).startswith(message)

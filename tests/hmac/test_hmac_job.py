@@ -5,12 +5,15 @@ import logging
 
 import pytest
 
-from kes.hmac.propagation import GraceOnly
-from kes.hmac.tokens import ZERO_TIME, Token, dump_token_map
+from kes.errors import KesError
+from kes.hmac.config import ZERO_TIME
+from kes.hmac.store import StoreError
+from kes.hmac.tokens import Token, TokenMapError, dump_token_map
 
 ROTATE_AFTER = "2025-06-01T00:00:00Z"  # after the OLD tokens the harness seeds
 KEEP = "2018-01-01T00:00:00Z"  # before them
 OLD = dt.datetime(2019, 1, 1, tzinfo=dt.UTC)  # when the harness's seeded tokens were made
+SECRET_NAME = "projects/prow-project/secrets/hmac-tokens"
 
 
 async def test_onboard_into_an_empty_project_creates_the_secret_and_hooks(harness) -> None:
@@ -129,9 +132,7 @@ async def test_dry_run_writes_nothing(harness) -> None:
     harness.github.invite_to_repo("prow-bot", "foo/bax", "admin")
     await harness.setup({"foo/bar": "old-bar", "foo/baz": "old-baz", "qux": "old-qux"})
     config = {"qux": KEEP, "foo/baz": ROTATE_AFTER, "foo/bax": ROTATE_AFTER}
-    job = harness.job(
-        config, dry_run=True, auto_accept_invitation=True, propagation=GraceOnly(60.0)
-    )
+    job = harness.job(config, dry_run=True, auto_accept_invitation=True, unchecked=True)
     report = await job.run()
     assert report.ok
     assert harness.gsm_writes() == 0
@@ -140,7 +141,7 @@ async def test_dry_run_writes_nothing(harness) -> None:
     output = harness.output.getvalue()
     assert "foo/bax  onboard" in output and "dry run: nothing was written" in output
     assert "invitation to foo/bax: would accept" in output
-    assert "no --wait-for-externalsecret" in output
+    assert "propagation: not checked (no --wait-for-externalsecret)" in output
     for tokens in report.plan.staged.values():
         for token in tokens:
             assert token.value not in output
@@ -194,3 +195,101 @@ async def test_no_token_reaches_the_logs_even_at_debug(harness, caplog) -> None:
         for token in tokens:
             assert token.value not in caplog.text
             assert token.value not in harness.output.getvalue()
+
+
+async def test_applying_needs_the_propagation_check(harness) -> None:
+    await harness.setup({"foo/bar": "old-bar"})
+    with pytest.raises(KesError, match="--wait-for-externalsecret NAMESPACE/NAME is required"):
+        await harness.job({"foo/bar": ROTATE_AFTER}, unchecked=True).run()
+    assert harness.gsm_writes() == 0 and harness.github.writes == 0
+    assert harness.github.calls == {}
+
+
+# As Prow's hmac tool writes it: unquoted times, its own key order and indentation.
+PROW_WRITTEN = (
+    b"foo/bar:\n  - value: old-bar\n    created_at: 2019-01-01T00:00:00Z\n"
+    b"qux:\n  - value: old-qux\n    created_at: 2019-01-01T00:00:00Z\n"
+)
+
+
+async def test_a_map_prow_wrote_is_not_rewritten_when_nothing_changes(harness) -> None:
+    await harness.seed(PROW_WRITTEN)
+    harness.github.add_hook("foo/bar", harness.hook_url, "old-bar")
+    harness.github.add_hook("qux", harness.hook_url, "old-qux")
+    harness.reset_counters()
+    assert (await harness.job({"foo/bar": KEEP, "qux": KEEP}).run()).ok
+    assert harness.gsm_writes() == 0 and harness.github.writes == 0
+
+
+async def test_nothing_is_written_when_every_key_is_skipped(harness) -> None:
+    await harness.seed(PROW_WRITTEN)
+    harness.reset_counters()
+    report = await harness.job({"foo/bar": ROTATE_AFTER}, token="ghp_revoked").run()
+    assert set(report.failures) == {"foo/bar", "qux"}
+    assert harness.gsm_writes() == 0 and harness.github.writes == 0
+
+
+async def test_a_legacy_token_stays_as_it_is_when_nothing_changes(harness) -> None:
+    await harness.seed(b"legacy-global-token\n")
+    harness.reset_counters()
+    assert (await harness.job({}, respect_legacy_global_token=True).run()).ok
+    assert harness.gsm_writes() == 0
+    value = await harness.gsm.access(f"{SECRET_NAME}/versions/latest")
+    assert value.data == b"legacy-global-token\n"
+
+
+async def test_a_respected_global_token_keeps_all_its_tokens(harness) -> None:
+    two = {"*": (Token("global-1", ZERO_TIME), Token("global-2", OLD)),
+           "foo/bar": (Token("old-bar", OLD),)}
+    await harness.seed(dump_token_map(two))
+    harness.github.add_hook("foo/bar", harness.hook_url, "old-bar")
+    harness.reset_counters()
+    report = await harness.job({"foo/bar": KEEP}, respect_legacy_global_token=True).run()
+    assert report.ok
+    assert ("*", "unchanged", "-") in [
+        (k.key, k.action.value, k.hook.value) for k in report.plan.keys
+    ]
+    assert harness.gsm_writes() == 0
+    assert await harness.stored() == two
+
+
+# Version states, oldest first; the last one is what `latest` resolves to.
+@pytest.mark.parametrize(
+    "states", [["DISABLED"], ["DESTROYED", "DESTROYED"], ["ENABLED", "DISABLED"]]
+)
+async def test_a_latest_version_that_is_not_enabled_stops_the_run(harness, states) -> None:
+    await harness.gsm.create_secret(SECRET_NAME)
+    data = dump_token_map({"foo/bar": (Token("x", OLD),)})
+    for _ in states:
+        await harness.gsm.add_version(SECRET_NAME, data)
+    versions = await harness.gsm.list_versions(SECRET_NAME)  # newest first
+    for version, state in zip(reversed(versions), states, strict=True):
+        if state == "DISABLED":
+            await harness.gsm.disable_version(version.name)
+        elif state == "DESTROYED":
+            await harness.gsm.destroy_version(version.name)
+    harness.reset_counters()
+    latest = versions[0].name
+    with pytest.raises(StoreError, match=f"{latest} is {states[-1]}: .* {SECRET_NAME};"):
+        await harness.job({"foo/bar": KEEP}).run()
+    assert harness.gsm_writes() == 0 and harness.github.writes == 0
+
+
+async def test_a_secret_without_versions_is_an_empty_map(harness) -> None:
+    await harness.gsm.create_secret(SECRET_NAME)
+    harness.reset_counters()
+    assert (await harness.job({"foo/bar": KEEP}).run()).ok
+    assert harness.gsm_emulator.counters.calls["CreateSecret"] == 0
+    await harness.assert_converged({"foo/bar": KEEP})
+
+
+async def test_a_payload_that_is_not_utf8_is_named_without_its_bytes(harness) -> None:
+    version = await harness.seed(b"foo/bar:\n- value: \xffsecret\xfe\n")
+    harness.reset_counters()
+    with pytest.raises(TokenMapError) as caught:
+        await harness.job({"foo/bar": KEEP}).run()
+    message = str(caught.value)
+    assert message.startswith(f"{version}: not UTF-8 text")
+    assert "secret" not in message.replace(SECRET_NAME, "").replace(version, "")
+    assert "\\xff" not in message and caught.value.__cause__ is None
+    assert harness.gsm_writes() == 0 and harness.github.writes == 0

@@ -4,7 +4,7 @@ import asyncio
 
 from github import Auth, Github
 
-from kes.cli import build_parser
+from kes.cli import build_parser, main
 from kes.testing.github import GITHUB_FLAG_USER
 from kes.testing.launcher import LaunchOptions, launch_github
 
@@ -32,3 +32,14 @@ async def test_launch_github_with_seed_and_flag_tokens() -> None:
         assert login == GITHUB_FLAG_USER
     finally:
         await running.stop()
+
+
+def test_a_bad_github_seed_exits_2_naming_the_field(tmp_path, capsys) -> None:
+    seed = tmp_path / "seed.yaml"
+    seed.write_text("github:\n  tokens: {ghp_x: {scopes: [admin:repo_hook]}}\n")
+    assert main(["emulate", "--seed", str(seed)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == (
+        "kes emulate: github: github.tokens['ghp_x'].user: required, a non-empty string\n"
+    )
+    assert "Traceback" not in captured.out

@@ -3,9 +3,9 @@
 import datetime as dt
 import itertools
 
-from kes.hmac.config import ManagedWebhooks
+from kes.hmac.config import ZERO_TIME, ManagedWebhooks
 from kes.hmac.plan import Action, HookAction, Plan, format_plan, make_plan
-from kes.hmac.tokens import ZERO_TIME, Token
+from kes.hmac.tokens import Token
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 T2017 = dt.datetime(2017, 10, 2, 15, tzinfo=dt.UTC)
@@ -151,3 +151,65 @@ def test_the_table_never_shows_a_token() -> None:
         for token in tokens:
             assert token.value not in table
             assert token.value not in repr(p)
+
+
+def test_a_respected_global_token_is_never_pruned() -> None:
+    stored = {"*": (Token("g1", T2017), Token("g2", T2018)), "foo/bar": STORED["foo/bar"]}
+    p = plan(config(respect=True, foo__bar=T2018), stored)
+    assert actions(p)["*"] == ("unchanged", "-")
+    assert p.pruned() == stored
+    assert plan(config(foo__bar=T2018), stored).pruned() == {"foo/bar": STORED["foo/bar"]}
+
+
+def test_onboarding_a_repo_copies_its_orgs_tokens_not_the_global_ones() -> None:
+    """The org hook keeps signing the repo's events until it is deleted."""
+    stored = {"*": (Token("global", ZERO_TIME),), "qux": (Token("qux1", T2017),)}
+    p = plan(config(respect=True, qux__one=T2020), stored)
+    assert actions(p) == {
+        "*": ("unchanged", "-"), "qux": ("remove", "delete"), "qux/one": ("onboard", "create"),
+    }
+    assert p.staged["qux/one"] == (
+        Token("qux1", T2020 - dt.timedelta(seconds=1)), Token("new1", NOW),
+    )
+    assert p.keys[2].reason == "new in config; tokens of 'qux' copied"
+    assert p.pruned() == {"*": stored["*"], "qux/one": (Token("new1", NOW),)}
+
+
+def test_onboarding_an_org_stages_its_token_into_its_remaining_repo_keys() -> None:
+    """The new org hook signs those repos' events, checked against their own keys
+    until the prune drops them."""
+    stored = {"qux/one": (Token("one1", T2019),), "qux/two": (Token("two1", T2019),),
+              "quxx/one": (Token("other", T2019),)}
+    p = plan(config(qux=T2020, quxx__one=T2017), stored)
+    assert actions(p)["qux"] == ("onboard", "create")
+    assert p.staged["qux/one"] == (Token("one1", T2019), Token("new1", ZERO_TIME))
+    assert p.staged["qux/two"] == (Token("two1", T2019), Token("new1", ZERO_TIME))
+    assert p.staged["quxx/one"] == stored["quxx/one"]
+    assert p.pruned() == {"qux": (Token("new1", NOW),), "quxx/one": stored["quxx/one"]}
+
+
+def test_rotating_an_org_stages_its_token_into_a_skipped_repo_key() -> None:
+    stored = {"qux": (Token("qux1", T2017),), "qux/one": (Token("one1", T2019),)}
+    p = plan(config(qux=T2020), stored, skipped={"qux/one": "502 Server Error"})
+    assert actions(p)["qux"] == ("rotate", "edit")
+    assert p.adds_tokens
+    assert p.staged["qux/one"] == (Token("one1", T2019), Token("new1", ZERO_TIME))
+    assert p.pruned()["qux/one"] == p.staged["qux/one"]
+
+
+def test_a_rerun_stages_the_org_token_only_where_it_is_missing() -> None:
+    stored = {"qux": (Token("qux1", NOW),), "qux/one": (Token("one1", T2019),)}
+    p = plan(config(qux=T2020), stored, hooked={"qux/one"})  # the org hook is missing
+    assert actions(p)["qux"] == ("unchanged", "create")
+    assert p.staged["qux/one"] == (Token("one1", T2019), Token("qux1", ZERO_TIME))
+    again = plan(config(qux=T2020), dict(p.staged), hooked={"qux/one"})
+    assert not again.adds_tokens and again.staged == p.staged
+
+
+def test_the_repos_of_a_held_back_org_keep_every_token() -> None:
+    """The org hook could not be deleted: it still signs its repos' events."""
+    stored = {"qux": (Token("qux1", T2017),)}
+    p = plan(config(qux__one=T2020), stored)
+    assert p.pruned(held_back={"qux"}) == {"qux": stored["qux"], "qux/one": p.staged["qux/one"]}
+    skipped = plan(config(qux__one=T2020), stored, skipped={"qux": "404 Not Found"})
+    assert skipped.pruned()["qux/one"] == skipped.staged["qux/one"]

@@ -142,7 +142,7 @@ async def test_a_missing_external_secret_is_named(apiserver) -> None:
 async def test_job_timeout_touches_no_hook_and_a_rerun_converges(apiserver, harness) -> None:
     await harness.setup(START)
     cluster = Cluster(apiserver.api)
-    with pytest.raises(PropagationTimeout):
+    with pytest.raises(PropagationTimeout, match="; no webhook was changed$"):
         await harness.job(CONFIG, propagation=cluster.propagation()).run()
     assert harness.github.writes == 0
     assert harness.gsm_emulator.counters.calls["AddSecretVersion"] == 1  # staged only
@@ -165,6 +165,35 @@ async def test_job_timeout_touches_no_hook_and_a_rerun_converges(apiserver, harn
     # One wait before the hooks (poll, grace) and one before destroying (poll, grace).
     assert syncing.sleeps == [POLL, GRACE, POLL, GRACE]
     await harness.assert_converged(CONFIG)
+
+
+async def test_a_timeout_before_destroying_says_the_hooks_are_done(apiserver, harness) -> None:
+    await harness.setup(START)
+    synced: list[str] = []
+
+    class SyncsOnce(Cluster):
+        """Serves the staged version, then nothing more."""
+
+        async def sleep(self, seconds: float) -> None:
+            await super().sleep(seconds)
+            if not synced:
+                latest = f"{VERSION.rsplit('/', 1)[0]}/latest"
+                value = await harness.gsm.access(latest)
+                await asyncio.to_thread(self.write_secret, value.data)
+                await asyncio.to_thread(self.write_status, value.name)
+                synced.append(value.name)
+
+    cluster = SyncsOnce(apiserver.api)
+    with pytest.raises(PropagationTimeout) as caught:
+        await harness.job(CONFIG, propagation=cluster.propagation()).run()
+    assert str(caught.value).endswith(
+        "; the hooks are done, and a later run destroys the superseded versions"
+    )
+    assert "no webhook was changed" not in str(caught.value)
+    assert harness.github.writes == 4  # one delete, one create, two edits
+    assert len(await harness.readable_versions()) == 3
+    await harness.propagation.wait(synced[0], ())  # the receiver holds what was served
+    await harness.assert_every_hook_verifies()
 
 
 async def test_an_unreachable_cluster_times_out_with_a_clear_message() -> None:

@@ -4,8 +4,8 @@ import datetime as dt
 
 import pytest
 
+from kes.hmac.config import ZERO_TIME
 from kes.hmac.tokens import (
-    ZERO_TIME,
     Token,
     TokenMapError,
     dump_token_map,
@@ -81,3 +81,13 @@ def test_githubs_signature_test_vector() -> None:
         "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
     )
     assert headers["X-Hub-Signature"] == "sha1=01dc10d0c83e72ed246219cdd91669667fe2ca59"
+
+
+def test_a_payload_that_is_not_utf8_names_the_source_not_the_bytes() -> None:
+    source = "projects/p/secrets/hmac/versions/3"
+    with pytest.raises(TokenMapError) as caught:
+        parse_token_map(b"\xff\xfes3cr3t", respect_legacy_global_token=True, source=source)
+    assert str(caught.value) == (
+        f"{source}: not UTF-8 text, so neither a token map nor a legacy token"
+    )
+    assert caught.value.__suppress_context__  # no traceback quoting the payload
