@@ -5,6 +5,12 @@ It talks plaintext gRPC to `SECRET_MANAGER_EMULATOR_HOST` when that is set, and 
 Google (Application Default Credentials, regional endpoints) otherwise. The client
 library's own retry is switched off on every call so the policy here is the only
 one, bounded by an overall deadline. Errors name the resource, never the data.
+
+AddSecretVersion is not idempotent: it is retried on UNAVAILABLE and
+RESOURCE_EXHAUSTED, which almost always mean the request was not applied, but not on
+DEADLINE_EXCEEDED, after which the version may well exist. A connection lost after
+the request was sent can still, rarely, leave a duplicate version; the hmac job
+writes whole token maps, so a duplicate holds the same map and is harmless.
 """
 
 from __future__ import annotations
@@ -72,7 +78,7 @@ class Unavailable(GsmError):
 
 
 class CorruptPayload(GsmError):
-    """The payload did not match its data_crc32c, after one more try."""
+    """The payload failed its data_crc32c check, or came without one, after one more try."""
 
 
 _ERRORS: dict[str, type[GsmError]] = {
@@ -106,9 +112,10 @@ class VersionInfo:
 class RetryPolicy:
     """Exponential backoff: waits initial, initial*multiplier, ... capped at maximum.
 
-    `jitter` takes up to that fraction off each wait at random. No attempt starts
-    once its wait would cross `deadline` (seconds since the first attempt), and no
-    attempt runs longer than `attempt_timeout` or the time left.
+    `jitter` takes up to that fraction off each wait at random. The first attempt
+    always runs; `deadline` (seconds since it started) bounds the retries: none
+    starts with less than `min_attempt_time` left, and none runs past the deadline.
+    No attempt runs longer than `attempt_timeout`.
     """
 
     initial: float = 0.2
@@ -117,11 +124,27 @@ class RetryPolicy:
     deadline: float = 60.0
     jitter: float = 0.2
     attempt_timeout: float = 20.0
+    min_attempt_time: float = 0.5
 
     def backoff(self, retry_number: int, draw: Callable[[], float] = random.random) -> float:
         """The wait before retry `retry_number` (1 for the first retry); `draw` is in [0, 1)."""
         wait = min(self.maximum, self.initial * self.multiplier ** (retry_number - 1))
         return wait * (1 - self.jitter * draw())
+
+    def may_retry(self, elapsed: float) -> bool:
+        """Whether a retry starting `elapsed` seconds after the first attempt has time to run."""
+        return self.deadline - elapsed >= self.min_attempt_time
+
+    def timeout(self, elapsed: float, *, first: bool) -> float:
+        """The gRPC timeout of an attempt starting `elapsed` seconds after the first one.
+
+        A deadline too short for even one attempt means "no retries", not "cut the
+        only attempt short": the first attempt then gets the whole attempt_timeout.
+        """
+        remaining = self.deadline - elapsed
+        if first and remaining < self.min_attempt_time:
+            return self.attempt_timeout
+        return min(self.attempt_timeout, max(remaining, self.min_attempt_time))
 
 
 DEFAULT_RETRY = RetryPolicy()
@@ -160,7 +183,11 @@ def _check_version_name(version_name: str) -> None:
 
 
 class _Corrupt(Exception):
-    """One attempt whose payload failed the checksum; retried once, then reported."""
+    """One attempt whose payload failed or lacked its checksum; retried once, then reported."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
 
 
 class SecretManager:
@@ -213,8 +240,14 @@ class SecretManager:
         method: str,
         resource: str,
         invoke: Callable[[SecretManagerServiceAsyncClient, float], Awaitable[T]],
+        *,
+        idempotent: bool = True,
     ) -> T:
-        """Run `invoke(client, timeout)` under the retry policy; map failures to GsmError."""
+        """Run `invoke(client, timeout)` under the retry policy; map failures to GsmError.
+
+        A call that is not `idempotent` is not retried after DEADLINE_EXCEEDED: the
+        server may have applied it, and a retry would apply it twice.
+        """
         policy = self.retry
         try:
             client = self.client(location_of(resource))
@@ -226,26 +259,29 @@ class SecretManager:
         corrupt_attempts = 0
 
         def retryable(error: BaseException) -> bool:
-            return isinstance(error, Unavailable) or (
-                isinstance(error, _Corrupt) and corrupt_attempts < 2
-            )
+            if isinstance(error, Unavailable):
+                return idempotent or error.code != "DEADLINE_EXCEEDED"
+            return isinstance(error, _Corrupt) and corrupt_attempts < 2
 
         def wait(state: RetryCallState) -> float:
             return policy.backoff(state.attempt_number)
 
         def stop(state: RetryCallState) -> bool:
-            return self._clock() - started + (state.upcoming_sleep or 0.0) > policy.deadline
+            elapsed = self._clock() - started + (state.upcoming_sleep or 0.0)
+            return not policy.may_retry(elapsed)
 
-        async def attempt() -> T:
+        async def attempt(first: bool) -> T:
             nonlocal corrupt_attempts
-            remaining = policy.deadline - (self._clock() - started)
-            timeout = max(0.001, min(policy.attempt_timeout, remaining))
+            timeout = policy.timeout(self._clock() - started, first=first)
             try:
                 result = await invoke(client, timeout)
             except api_exceptions.GoogleAPICallError as error:
                 code = error.grpc_status_code.name if error.grpc_status_code else "UNKNOWN"
                 self._report(method, code)
-                raise _ERRORS.get(code, GsmError)(resource, str(error.message), code) from None
+                detail = str(error.message)
+                if code == "DEADLINE_EXCEEDED" and not idempotent:
+                    detail += "; not retried, since the call may have been applied"
+                raise _ERRORS.get(code, GsmError)(resource, detail, code) from None
             except _Corrupt:
                 corrupt_attempts += 1
                 self._report(method, CORRUPT_CODE)
@@ -260,11 +296,9 @@ class SecretManager:
         try:
             async for attempt_state in retrying:
                 with attempt_state:
-                    return await attempt()
-        except _Corrupt:
-            raise CorruptPayload(
-                resource, "payload failed its data_crc32c check", CORRUPT_CODE
-            ) from None
+                    return await attempt(first=attempt_state.retry_state.attempt_number == 1)
+        except _Corrupt as error:
+            raise CorruptPayload(resource, error.detail, CORRUPT_CODE) from None
         raise AssertionError("tenacity ended without a result or an error")
 
     def _report(self, method: str, code: str) -> None:
@@ -281,9 +315,9 @@ class SecretManager:
             )
             payload = service.AccessSecretVersionResponse.pb(response).payload
             if not payload.HasField("data_crc32c"):
-                raise _Corrupt()
+                raise _Corrupt("response carried no data_crc32c")
             if int(google_crc32c.value(payload.data)) != payload.data_crc32c:
-                raise _Corrupt()
+                raise _Corrupt("payload failed its data_crc32c check")
             return SecretValue(name=response.name, data=bytes(payload.data))
 
         return await self._call("AccessSecretVersion", version_name, invoke)
@@ -323,7 +357,7 @@ class SecretManager:
             )
             return str(version.name)
 
-        return await self._call("AddSecretVersion", secret_name, invoke)
+        return await self._call("AddSecretVersion", secret_name, invoke, idempotent=False)
 
     async def list_versions(self, secret_name: str) -> list[VersionInfo]:
         """Every version of the secret, newest first."""

@@ -1,4 +1,4 @@
-"""`kes emulate` and `kes demo` as a user runs them."""
+"""`kes emulate` as a user runs it."""
 
 from __future__ import annotations
 
@@ -119,11 +119,18 @@ def test_kes_emulate_rejects_a_bad_seed_file(tmp_path: Path) -> None:
     assert "secretmanager.secrets[0].versions[0]: give exactly one of 'data'" in result.stderr
 
 
-def test_kes_demo_runs_to_the_end() -> None:
-    result = subprocess.run(kes("demo"), capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert "FAILED_PRECONDITION" in result.stdout
-    assert result.stdout.strip().endswith("Done.")
+def test_kes_emulate_names_a_mistyped_seed_field(tmp_path: Path) -> None:
+    seed = tmp_path / "seed.yaml"
+    seed.write_text("secretmanager:\n  secrets:\n    - name: projects/p/secrets/s\n"
+                    "      labels: [team]\n")
+    result = subprocess.run(
+        kes("emulate", "--seed", str(seed)), capture_output=True, text=True, timeout=60
+    )
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "kes emulate: secretmanager: secretmanager.secrets[0].labels: must be a mapping, "
+        "not list\n"
+    )
 
 
 def test_kes_emulate_refuses_a_port_in_use(unused_tcp_port: int) -> None:

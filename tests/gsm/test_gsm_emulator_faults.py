@@ -115,3 +115,13 @@ async def test_corrupted_payload_has_a_wrong_crc32c(
     assert corrupted.data_crc32c != google_crc32c.value(corrupted.data)
     intact = (await client.access_secret_version(name=VERSION)).payload
     assert intact.data_crc32c == google_crc32c.value(intact.data)
+
+
+async def test_an_answer_without_its_checksum(
+    seeded: SecretManagerEmulator, client: SecretManagerServiceAsyncClient
+) -> None:
+    seeded.faults.omit_checksum_next()
+    response = await client.access_secret_version(name=VERSION)
+    assert response.payload.data == b"value"
+    assert "data_crc32c" not in response.payload
+    assert "data_crc32c" in (await client.access_secret_version(name=VERSION)).payload

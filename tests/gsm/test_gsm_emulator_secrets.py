@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import grpc
 import pytest
 from google.api_core import exceptions
@@ -11,6 +13,7 @@ from google.iam.v1 import iam_policy_pb2
 from kes.testing.gsm import SecretManagerEmulator
 
 REPLICATION = {"replication": {"automatic": {}}}
+KMS_KEY = "projects/p/locations/global/keyRings/r/cryptoKeys/k"
 
 
 async def create(client: SecretManagerServiceAsyncClient, secret_id: str, **fields: object) -> str:
@@ -47,6 +50,33 @@ async def test_create_validates_its_input(client: SecretManagerServiceAsyncClien
         await create(client, "db", ttl={"seconds": 60})
 
 
+@pytest.mark.parametrize(
+    ("replication", "field"),
+    [
+        (
+            {"automatic": {"customer_managed_encryption": {"kms_key_name": KMS_KEY}}},
+            "replication.automatic.customer_managed_encryption",
+        ),
+        (
+            {"user_managed": {"replicas": [
+                {"location": "us-east1"},
+                {"location": "us-west1", "customer_managed_encryption": {"kms_key_name": KMS_KEY}},
+            ]}},
+            "replication.user_managed.replicas[1].customer_managed_encryption",
+        ),
+    ],
+)
+async def test_customer_managed_encryption_inside_replication_is_unimplemented(
+    client: SecretManagerServiceAsyncClient, replication: dict[str, object], field: str
+) -> None:
+    with pytest.raises(exceptions.MethodNotImplemented, match=re.escape(f"'{field}' is not impl")):
+        await client.create_secret(
+            parent="projects/p", secret_id="db", secret={"replication": replication}
+        )
+    with pytest.raises(exceptions.NotFound):
+        await client.get_secret(name="projects/p/secrets/db")
+
+
 async def test_get_unknown_secret_is_not_found(client: SecretManagerServiceAsyncClient) -> None:
     with pytest.raises(exceptions.NotFound, match=r"Secret \[projects/p/secrets/x\] not found"):
         await client.get_secret(name="projects/p/secrets/x")
@@ -71,8 +101,69 @@ async def test_list_filters_by_name_and_label_and_pages(
     paged = await client.list_secrets(request={"parent": "projects/p", "page_size": 2})
     sizes = [len(page.secrets) async for page in paged.pages]
     assert sizes == [2, 1]
-    with pytest.raises(exceptions.InvalidArgument, match="create_time"):
-        await client.list_secrets(request={"parent": "projects/p", "filter": "create_time>1"})
+
+
+async def test_list_filter_name_is_the_full_resource_name(
+    client: SecretManagerServiceAsyncClient,
+) -> None:
+    for secret_id in ("s1", "s10", "db"):
+        await create(client, secret_id)
+
+    async def names(filter_text: str) -> list[str]:
+        listed = await client.list_secrets(request={"parent": "projects/p", "filter": filter_text})
+        return [s.name.rsplit("/", 1)[1] async for s in listed]
+
+    assert await names("name=projects/p/secrets/s1") == ["s1"]
+    assert await names('name="projects/p/secrets/s1"') == ["s1"]
+    assert await names("name=s1") == []
+    assert await names("name:projects/p/secrets/s1") == ["s1", "s10"]
+    assert await names("name:secrets/s*0") == ["s10"]
+    assert await names("name : db") == ["db"]
+    assert await names("name:s1 name:0") == ["s10"]  # whitespace is AND
+
+
+@pytest.mark.parametrize(
+    ("filter_text", "unsupported"),
+    [
+        ("name:a OR name:b", "OR is not implemented"),
+        ("NOT labels.team=x", "NOT is not implemented"),
+        ("-labels.team=x", "'-' negation is not implemented"),
+        ("(name:a AND name:b)", "a parenthesised expression is not implemented"),
+        ("create_time>2021-01-01T06:00:00Z", "the comparison '>' is not implemented"),
+        ("create_time < 2021-01-01T06:00:00Z", "the comparison '<' is not implemented"),
+        ("labels.team!=x", "the comparison '!=' is not implemented"),
+        ("replication.automatic:*", "filter field 'replication.automatic' is not implemented"),
+        ("expireTime:*", "filter field 'expireTime' is not implemented"),
+    ],
+)
+async def test_list_filter_syntax_gcp_has_but_the_emulator_lacks_is_unimplemented(
+    client: SecretManagerServiceAsyncClient, filter_text: str, unsupported: str
+) -> None:
+    with pytest.raises(exceptions.MethodNotImplemented, match=re.escape(unsupported)):
+        await client.list_secrets(request={"parent": "projects/p", "filter": filter_text})
+
+
+@pytest.mark.parametrize(
+    ("filter_text", "reason"),
+    [
+        ("name:", "ends where a value after name: should be"),
+        ("name", "ends where an operator after 'name' should be"),
+        (":x", "':' is not a field name"),
+        ("name:x AND", "ends where a term should be"),
+        ("AND name:x", "'AND' is not a field name"),
+        ("(name:x", "ends where ')' should be"),
+        ("name:x)", "unexpected ')'"),
+        ('name:"x', "unexpected '\"x'"),
+        ("name ~ x", "regular expressions (~) are not supported"),
+        ("name:x !y", "unexpected '!y'"),
+        ("colour:red", "filter field 'colour': a Secret has no such field"),
+    ],
+)
+async def test_malformed_list_filters_are_invalid_arguments(
+    client: SecretManagerServiceAsyncClient, filter_text: str, reason: str
+) -> None:
+    with pytest.raises(exceptions.InvalidArgument, match=re.escape(reason)):
+        await client.list_secrets(request={"parent": "projects/p", "filter": filter_text})
 
 
 async def test_update_applies_only_the_mask(client: SecretManagerServiceAsyncClient) -> None:

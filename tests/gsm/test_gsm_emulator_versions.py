@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import google_crc32c
 import pytest
 from google.api_core import exceptions
@@ -160,12 +162,41 @@ def test_list_versions_newest_first_with_state_filter_and_pages(
     first = sync_client.list_secret_versions(request={"parent": SECRET, "page_size": 2})
     pages = [[v.name for v in page.versions] for page in first.pages]
     assert pages == [names[:2:-1], names[2:0:-1], names[:1]]
-    with pytest.raises(exceptions.InvalidArgument, match="page_token"):
-        list(sync_client.list_secret_versions(request={"parent": SECRET, "page_token": "zz"}))
-    with pytest.raises(exceptions.InvalidArgument, match="OR"):
+    with pytest.raises(exceptions.MethodNotImplemented, match="OR is not implemented"):
         list(sync_client.list_secret_versions(
             request={"parent": SECRET, "filter": "state:ENABLED OR state:DISABLED"}
         ))
+    for filter_text, error, message in [
+        ("destroy_time:*", exceptions.MethodNotImplemented, "'destroy_time' is not implemented"),
+        ("labels.x:y", exceptions.InvalidArgument, "'labels.x': a SecretVersion has no"),
+    ]:
+        with pytest.raises(error, match=message):
+            sync_client.list_secret_versions(request={"parent": SECRET, "filter": filter_text})
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "zz",  # not base64
+        base64.urlsafe_b64encode(b"o:-2").decode(),  # a negative offset
+        base64.urlsafe_b64encode(b"o:+2").decode(),
+        base64.urlsafe_b64encode(b"o:").decode(),
+        base64.urlsafe_b64encode(b"2").decode(),
+        base64.urlsafe_b64encode(b"o:2 ").decode(),
+        base64.urlsafe_b64encode("o:\u0662".encode()).decode(),  # a non-ASCII digit
+        "bzoy!",  # a valid token with junk after it
+    ],
+)
+def test_crafted_page_tokens_are_invalid_arguments(
+    sync_client: SecretManagerServiceClient, secret: str, token: str
+) -> None:
+    for data in (b"1", b"2", b"3"):
+        add(sync_client, data)
+    issued = base64.urlsafe_b64encode(b"o:2").decode()
+    page = sync_client.list_secret_versions(request={"parent": SECRET, "page_token": issued})
+    assert [v.name for v in page] == [f"{SECRET}/versions/1"]
+    with pytest.raises(exceptions.InvalidArgument, match="page_token .* is not one this server"):
+        sync_client.list_secret_versions(request={"parent": SECRET, "page_token": token})
 
 
 def test_regional_secrets_are_served(sync_client: SecretManagerServiceClient) -> None:

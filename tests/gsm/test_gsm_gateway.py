@@ -143,7 +143,14 @@ async def test_a_real_quota_refusal_is_retried_until_the_deadline(
     ("policy", "attempts", "waits"),
     [
         (RetryPolicy(initial=1, maximum=10, multiplier=2, deadline=10, jitter=0), 4, [1, 2, 4]),
-        (RetryPolicy(initial=1, maximum=1, multiplier=1, deadline=5, jitter=0), 6, [1] * 5),
+        # No retry starts with less than min_attempt_time left: not the one at 5 s.
+        (
+            RetryPolicy(
+                initial=1, maximum=1, multiplier=1, deadline=5.5, jitter=0, min_attempt_time=1
+            ),
+            5,
+            [1] * 4,
+        ),
         (RetryPolicy(initial=1, maximum=1, multiplier=1, deadline=0, jitter=0), 1, []),
     ],
 )
@@ -160,6 +167,38 @@ async def test_deadline_bounds_the_attempts(
     await gsm.close()
     assert emulator.counters.calls["AccessSecretVersion"] == attempts
     assert time_.slept == waits
+
+
+async def test_a_deadline_too_short_to_retry_leaves_the_one_attempt_its_full_timeout(
+    emulator: SecretManagerEmulator, time_: VirtualTime
+) -> None:
+    """The attempt waits out the emulator's latency instead of timing out itself."""
+    policy = RetryPolicy(deadline=0, attempt_timeout=20, min_attempt_time=1)
+    gsm = SecretManager(
+        emulator_host=emulator.address, retry=policy, clock=time_, sleep=time_.sleep
+    )
+    emulator.faults.latency["AccessSecretVersion"] = 0.05
+    emulator.faults.fail_next("AccessSecretVersion", grpc.StatusCode.UNAVAILABLE)
+    with pytest.raises(Unavailable, match="UNAVAILABLE for projects/p/secrets/db/versions/1"):
+        await gsm.access(f"{SECRET}/versions/1")
+    await gsm.close()
+    assert emulator.counters.calls["AccessSecretVersion"] == 1
+
+
+def test_attempt_timeouts_and_the_last_retry() -> None:
+    policy = RetryPolicy(deadline=10, attempt_timeout=4, min_attempt_time=1)
+    assert policy.timeout(0, first=True) == 4
+    assert policy.timeout(8, first=False) == 2  # never past the deadline
+    assert policy.timeout(9.5, first=False) == 1  # a retry that started late still gets the minimum
+    assert policy.may_retry(9) is True
+    assert policy.may_retry(9.01) is False
+    assert RetryPolicy(deadline=2, attempt_timeout=4, min_attempt_time=1).timeout(
+        0, first=True
+    ) == 2
+    for deadline in (0, 0.5):
+        short = RetryPolicy(deadline=deadline, attempt_timeout=4, min_attempt_time=1)
+        assert short.timeout(0, first=True) == 4
+        assert short.may_retry(0) is False
 
 
 def test_backoff_grows_to_its_cap_and_jitter_only_shortens_it() -> None:
@@ -218,6 +257,48 @@ async def test_corrupt_payload_is_tried_once_more(
     assert calls == [
         ("AccessSecretVersion", "DATA_LOSS"), ("AccessSecretVersion", "OK"),
         ("AccessSecretVersion", "DATA_LOSS"), ("AccessSecretVersion", "DATA_LOSS"),
+    ]
+
+
+async def test_a_missing_checksum_is_its_own_error(
+    gsm: SecretManager, with_versions: list[str], emulator: SecretManagerEmulator,
+    calls: list[tuple[str, str]],
+) -> None:
+    emulator.faults.omit_checksum_next(1)
+    assert (await gsm.access(with_versions[1])).data == VALUE
+    emulator.faults.omit_checksum_next(2)
+    with pytest.raises(CorruptPayload) as raised:
+        await gsm.access(with_versions[1])
+    assert raised.value.detail == "response carried no data_crc32c"
+    assert calls == [("AccessSecretVersion", "DATA_LOSS"), ("AccessSecretVersion", "OK")] + [
+        ("AccessSecretVersion", "DATA_LOSS")
+    ] * 2
+
+
+async def test_a_wrong_checksum_says_so(
+    gsm: SecretManager, with_versions: list[str], emulator: SecretManagerEmulator
+) -> None:
+    emulator.faults.corrupt_next(2)
+    with pytest.raises(CorruptPayload) as raised:
+        await gsm.access(with_versions[1])
+    assert raised.value.detail == "payload failed its data_crc32c check"
+
+
+async def test_add_version_is_not_retried_after_deadline_exceeded(
+    gsm: SecretManager, emulator: SecretManagerEmulator, calls: list[tuple[str, str]]
+) -> None:
+    """The server may have added the version already; a retry could add it twice."""
+    await gsm.create_secret(SECRET)
+    emulator.faults.fail_next("AddSecretVersion", grpc.StatusCode.DEADLINE_EXCEEDED)
+    with pytest.raises(Unavailable, match="not retried, since the call may have been applied"):
+        await gsm.add_version(SECRET, VALUE)
+    assert emulator.counters.calls["AddSecretVersion"] == 1
+    emulator.faults.fail_next("AddSecretVersion", grpc.StatusCode.UNAVAILABLE)
+    emulator.faults.fail_next("AddSecretVersion", grpc.StatusCode.RESOURCE_EXHAUSTED)
+    assert await gsm.add_version(SECRET, VALUE) == f"{SECRET}/versions/1"
+    assert emulator.counters.calls["AddSecretVersion"] == 4
+    assert [code for method, code in calls if method == "AddSecretVersion"] == [
+        "DEADLINE_EXCEEDED", "UNAVAILABLE", "RESOURCE_EXHAUSTED", "OK",
     ]
 
 

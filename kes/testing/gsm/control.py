@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import enum
 import random
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 import grpc
 
-from kes.testing.gsm.store import RpcError
+from kes.testing.gsm.rpc import RpcError
 
 # Which per-minute quota each method draws on, as on GCP.
 QUOTA_KIND = {
@@ -49,6 +50,13 @@ class Quotas:
             del self._used[stale]
 
 
+class PayloadFault(enum.Enum):
+    """What an AccessSecretVersion answer gets wrong about its checksum."""
+
+    WRONG_CHECKSUM = "wrong data_crc32c"
+    NO_CHECKSUM = "no data_crc32c"
+
+
 @dataclass
 class _Failure:
     code: grpc.StatusCode
@@ -63,7 +71,7 @@ class Faults:
         self.latency: dict[str, float] = {}  # method (or "*") -> seconds added to each call
         self._next: dict[str, list[_Failure]] = {}
         self._rates: dict[str, tuple[grpc.StatusCode, float, random.Random]] = {}
-        self._corrupt = 0
+        self._payload_faults: deque[PayloadFault] = deque()
 
     def fail_next(
         self, method: str, code: grpc.StatusCode, count: int = 1, message: str | None = None
@@ -78,13 +86,17 @@ class Faults:
 
     def corrupt_next(self, count: int = 1) -> None:
         """Answer the next `count` accesses with a payload whose data_crc32c is wrong."""
-        self._corrupt += count
+        self._payload_faults.extend([PayloadFault.WRONG_CHECKSUM] * count)
+
+    def omit_checksum_next(self, count: int = 1) -> None:
+        """Answer the next `count` accesses without data_crc32c (GCP always sends it)."""
+        self._payload_faults.extend([PayloadFault.NO_CHECKSUM] * count)
 
     def clear(self) -> None:
         self.latency.clear()
         self._next.clear()
         self._rates.clear()
-        self._corrupt = 0
+        self._payload_faults.clear()
 
     def delay(self, method: str) -> float:
         return self.latency.get(method, self.latency.get("*", 0.0))
@@ -103,11 +115,8 @@ class Faults:
             if generator.random() < fraction:
                 raise RpcError(code, f"{method} failed with {code.name} (injected error rate)")
 
-    def take_corruption(self) -> bool:
-        if self._corrupt <= 0:
-            return False
-        self._corrupt -= 1
-        return True
+    def take_payload_fault(self) -> PayloadFault | None:
+        return self._payload_faults.popleft() if self._payload_faults else None
 
 
 @dataclass

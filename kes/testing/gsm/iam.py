@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
-from kes.testing.gsm.store import RpcError
+from kes.testing.gsm.rpc import RpcError
 
 _VERSIONS = "secretmanager.versions."
 _SECRETS = "secretmanager.secrets."
@@ -46,6 +46,11 @@ UNAUTHENTICATED_MESSAGE = (
 )
 
 
+def check_role(role: str) -> None:
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; known: {', '.join(sorted(ROLES))}")
+
+
 @dataclass
 class Iam:
     """IAM for the emulator; off (everything allowed) until `enabled` is set.
@@ -60,8 +65,7 @@ class Iam:
     bindings: dict[str, dict[str, set[str]]] = field(default_factory=dict)
 
     def grant(self, resource: str, role: str, principal: str) -> None:
-        if role not in ROLES:
-            raise ValueError(f"unknown role {role!r}; known: {', '.join(sorted(ROLES))}")
+        check_role(role)
         self.bindings.setdefault(resource, {}).setdefault(role, set()).add(principal)
 
     def principal(self, metadata: Sequence[tuple[str, str | bytes]]) -> str | None:

@@ -18,16 +18,15 @@ from google.iam.v1 import iam_policy_pb2
 from google.protobuf import empty_pb2  # type: ignore[import-untyped]
 from google.protobuf.message import Message  # type: ignore[import-untyped]
 
-from kes.testing.gsm.control import Counters, Faults, Quotas
+from kes.testing.gsm.control import Counters, Faults, PayloadFault, Quotas
 from kes.testing.gsm.events import EventPublisher
 from kes.testing.gsm.iam import Iam
+from kes.testing.gsm.rpc import RpcError, invalid
 from kes.testing.gsm.store import (
-    RpcError,
     SecretPb,
     SecretStore,
     SecretVersionPb,
     State,
-    invalid,
     parse_parent,
     parse_secret_name,
     parse_version_name,
@@ -232,12 +231,13 @@ class SecretManagerService:
             "AccessSecretVersion", principal, "secretmanager.versions.access", request.name
         )
         accessed = self.store.access_version(request.name)
-        checksum = accessed.checksum
-        if self.faults.take_corruption():
-            checksum ^= 0x1
+        fault = self.faults.take_payload_fault()
         response = service.AccessSecretVersionResponse.pb()(name=accessed.name)
         response.payload.data = accessed.data
-        response.payload.data_crc32c = checksum
+        if fault is PayloadFault.WRONG_CHECKSUM:
+            response.payload.data_crc32c = accessed.checksum ^ 0x1
+        elif fault is not PayloadFault.NO_CHECKSUM:
+            response.payload.data_crc32c = accessed.checksum
         return response
 
     def _list_versions(self, request: Any, principal: str | None) -> Message:

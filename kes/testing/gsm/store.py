@@ -7,12 +7,11 @@ and message shape GCP uses.
 
 from __future__ import annotations
 
-import base64
 import itertools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import google_crc32c
 import grpc
@@ -20,13 +19,15 @@ from google.cloud.secretmanager_v1.types import resources
 from google.protobuf import timestamp_pb2  # type: ignore[import-untyped]
 from google.protobuf.message import Message  # type: ignore[import-untyped]
 
+from kes.testing.gsm.listing import Term, check_fields, paginate, parse_filter
+from kes.testing.gsm.rpc import RpcError, invalid, unimplemented
+
 # The raw protobuf classes behind the proto-plus wrappers; protobuf ships no type stubs.
 SecretPb: Any = resources.Secret.pb()
 SecretVersionPb: Any = resources.SecretVersion.pb()
 State: Any = SecretVersionPb.State
 
 MAX_PAYLOAD_BYTES = 64 * 1024
-MAX_PAGE_SIZE = 25000
 MAX_TOPICS = 10
 
 _PARENT = re.compile(r"^projects/(?P<project>[^/]+)(?:/locations/(?P<location>[^/]+))?$")
@@ -47,19 +48,6 @@ _UPDATABLE = ("labels", "annotations", "topics", "version_aliases")
 _NOT_EMULATED = (
     "expire_time", "ttl", "rotation", "version_destroy_ttl", "customer_managed_encryption",
 )
-
-
-class RpcError(Exception):
-    """A failed call: the gRPC status code and GCP's message for it."""
-
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def invalid(message: str) -> RpcError:
-    return RpcError(grpc.StatusCode.INVALID_ARGUMENT, message)
 
 
 @dataclass(frozen=True)
@@ -159,9 +147,6 @@ class Accessed:
     checksum: int
 
 
-Item = TypeVar("Item")
-
-
 class SecretStore:
     """All secrets of all projects, keyed by their canonical name."""
 
@@ -189,7 +174,7 @@ class SecretStore:
         name = SecretName(project, location, secret_id)
         if location is None and not secret.HasField("replication"):
             raise invalid(f"Secret [{name}]: replication must be specified")
-        _reject_not_emulated(f.name for f, _ in secret.ListFields())
+        _reject_not_emulated(_set_fields(secret))
         _validate_meta(secret)
         if name in self._secrets:
             raise RpcError(grpc.StatusCode.ALREADY_EXISTS, f"Secret [{name}] already exists.")
@@ -211,6 +196,7 @@ class SecretStore:
     ) -> tuple[list[Message], str, int]:
         project, location = parse_parent(parent)
         terms = parse_filter(filter_text)
+        check_fields(terms, SecretPb, ("name", "labels."))
         matching = [
             stored.to_pb()
             for key, stored in sorted(self._secrets.items(), key=lambda item: str(item[0]))
@@ -332,6 +318,7 @@ class SecretStore:
     ) -> tuple[list[Message], str, int]:
         stored = self.secret(parent)
         terms = parse_filter(filter_text)
+        check_fields(terms, SecretVersionPb, ("name", "state"))
         matching = [
             stored.version_pb(version)
             for number, version in sorted(stored.versions.items(), reverse=True)
@@ -366,12 +353,23 @@ def _check_etag(given: str, current: str, what: str) -> None:
         )
 
 
+def _set_fields(secret: Message) -> list[str]:
+    """The secret's set fields, and the replication fields that carry encryption keys."""
+    paths = [f.name for f, _ in secret.ListFields()]
+    replication = secret.replication
+    if replication.automatic.HasField("customer_managed_encryption"):
+        paths.append("replication.automatic.customer_managed_encryption")
+    for index, replica in enumerate(replication.user_managed.replicas):
+        if replica.HasField("customer_managed_encryption"):
+            paths.append(f"replication.user_managed.replicas[{index}].customer_managed_encryption")
+    return paths
+
+
 def _reject_not_emulated(paths: Iterable[str]) -> None:
     for path in paths:
-        if path in _NOT_EMULATED:
-            raise RpcError(
-                grpc.StatusCode.UNIMPLEMENTED,
-                f"Secret field {path!r} is not implemented by the Secret Manager emulator",
+        if path.split(".")[0] in _NOT_EMULATED or path.endswith("customer_managed_encryption"):
+            raise unimplemented(
+                f"Secret field {path!r} is not implemented by the Secret Manager emulator"
             )
 
 
@@ -391,61 +389,14 @@ def _validate_meta(secret: Message) -> None:
             raise invalid(f"version alias {alias!r} must be 1-63 letters, digits, '-' or '_'")
 
 
-# A filter is a conjunction of `field:value` (contains) or `field=value` (equals) terms.
-FilterTerm = tuple[str, str, str]  # field, operator, value
-_TERM = re.compile(r"^(?P<field>[A-Za-z_][A-Za-z0-9_.]*)(?P<op>[:=])(?P<value>\S+)$")
+def _secret_matches(stored: StoredSecret, term: Term) -> bool:
+    if term.field == "name":
+        return term.matches(str(stored.name))
+    label = stored.meta.labels.get(term.field.removeprefix("labels."))
+    return label is not None and term.matches(label)
 
 
-def parse_filter(text: str) -> list[FilterTerm]:
-    terms: list[FilterTerm] = []
-    for word in text.split():
-        if word == "AND":
-            continue
-        match = _TERM.match(word)
-        if match is None or word in ("OR", "NOT"):
-            raise invalid(
-                f"filter {text!r}: the emulator supports terms field:value or field=value "
-                f"joined by AND, not {word!r}"
-            )
-        terms.append((match["field"], match["op"], match["value"].strip('"')))
-    return terms
-
-
-def _compare(actual: str, op: str, wanted: str) -> bool:
-    if op == "=":
-        return actual == wanted
-    return wanted == "*" or wanted.lower() in actual.lower()
-
-
-def _secret_matches(stored: StoredSecret, term: FilterTerm) -> bool:
-    field_name, op, value = term
-    if field_name == "name":
-        return _compare(stored.name.secret, op, value)
-    if field_name.startswith("labels."):
-        label = stored.meta.labels.get(field_name.removeprefix("labels."))
-        return label is not None and _compare(label, op, value)
-    raise invalid(f"filter field {field_name!r} is not supported for secrets (name, labels.KEY)")
-
-
-def _version_matches(stored: StoredSecret, version: StoredVersion, term: FilterTerm) -> bool:
-    field_name, op, value = term
-    if field_name == "state":
-        return State.Name(version.state) == value.upper()
-    if field_name == "name":
-        return _compare(f"{stored.name}/versions/{version.number}", op, value)
-    raise invalid(f"filter field {field_name!r} is not supported for versions (state, name)")
-
-
-def paginate(items: list[Item], page_size: int, page_token: str) -> tuple[list[Item], str]:
-    if page_size < 0:
-        raise invalid(f"page_size must not be negative, got {page_size}")
-    size = min(page_size or MAX_PAGE_SIZE, MAX_PAGE_SIZE)
-    start = 0
-    if page_token:
-        try:
-            start = int(base64.urlsafe_b64decode(page_token.encode()).decode().removeprefix("o:"))
-        except ValueError:
-            raise invalid(f"page_token {page_token!r} is not one this server issued") from None
-    end = start + size
-    token = base64.urlsafe_b64encode(f"o:{end}".encode()).decode() if end < len(items) else ""
-    return items[start:end], token
+def _version_matches(stored: StoredSecret, version: StoredVersion, term: Term) -> bool:
+    if term.field == "state":
+        return State.Name(version.state) == term.value.upper()
+    return term.matches(f"{stored.name}/versions/{version.number}")
