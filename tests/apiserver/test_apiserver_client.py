@@ -8,6 +8,7 @@ from typing import Any
 
 import kubernetes
 import pytest
+import urllib3
 from kubernetes.client.rest import ApiException
 
 from kes.testing.apiserver import ApiServer
@@ -134,3 +135,34 @@ def test_relist_after_forced_410(core: Any, background_server: ApiServer) -> Non
         core.list_namespaced_secret, "default",
         resource_version=listed.metadata.resource_version, timeout_seconds=1)]
     assert seen == [("ADDED", "b")]
+
+
+def test_watch_resumes_after_a_clean_end_and_after_a_cut_connection(
+        background_server: ApiServer, core: Any) -> None:
+    """A clean end makes the client's Watch reconnect from the last resourceVersion by
+    itself; a cut connection raises in the client, which resumes from the same place."""
+    rv = core.list_namespaced_secret("default").metadata.resource_version
+    core.create_namespaced_secret("default", new_secret("a"))
+    watcher = kubernetes.watch.Watch()
+    seen = []
+    for event in watcher.stream(core.list_namespaced_secret, "default", resource_version=rv):
+        seen.append((event["type"], event["object"].metadata.name))
+        if len(seen) == 1:
+            background_server.drop_watches()
+            core.create_namespaced_secret("default", new_secret("b"))
+        else:
+            watcher.stop()
+    assert seen == [("ADDED", "a"), ("ADDED", "b")]
+    assert background_server.call(lambda: background_server.requests.count(verb="watch")) == 2
+
+    stream = watcher.stream(core.list_namespaced_secret, "default",
+                            resource_version=watcher.resource_version)
+    core.create_namespaced_secret("default", new_secret("c"))
+    assert next(stream)["object"].metadata.name == "c"
+    background_server.drop_watches(abort=True)
+    with pytest.raises(urllib3.exceptions.ProtocolError):
+        next(stream)
+    core.create_namespaced_secret("default", new_secret("d"))
+    resumed = watcher.stream(core.list_namespaced_secret, "default",
+                             resource_version=watcher.resource_version, timeout_seconds=1)
+    assert [e["object"].metadata.name for e in resumed] == ["d"]

@@ -115,3 +115,50 @@ async def test_crd_update_changes_what_is_served(http: Any, widget_crd: Any) -> 
     assert status == 200 and updated["metadata"]["generation"] == 2
     _, resources = await http.get("/apis/example.com/v1")
     assert resources["resources"][0]["shortNames"] == ["wdg"]
+
+
+async def test_a_noop_write_to_a_crd_keeps_its_resource_version(
+        http: Any, widget_crd: Any) -> None:
+    _, crd = await http.post(CRDS, widget_crd)
+    rv = crd["metadata"]["resourceVersion"]
+    crd["status"]["conditions"][0]["lastTransitionTime"] = "2020-01-01T00:00:00Z"
+    status, same = await http.put(f"{CRDS}/widgets.example.com", crd)
+    assert status == 200 and same["metadata"]["resourceVersion"] == rv
+    status, patched = await http.patch(f"{CRDS}/widgets.example.com",
+                                       {"metadata": {"labels": {"team": "a"}}})
+    assert patched["status"]["conditions"] == same["status"]["conditions"]
+    events = await http.watch_lines(f"{CRDS}?watch=true&resourceVersion={rv}"
+                                    "&timeoutSeconds=0.1")
+    assert [(e["type"], e["object"]["metadata"].get("labels")) for e in events] == [
+        ("MODIFIED", {"team": "a"})]
+
+
+async def test_crd_scope_is_immutable(http: Any, widget_crd: Any) -> None:
+    _, crd = await http.post(CRDS, widget_crd)
+    crd["spec"]["scope"] = "Cluster"
+    status, body = await http.put(f"{CRDS}/widgets.example.com", crd)
+    assert status == 422 and body["message"] == (
+        'CustomResourceDefinition.apiextensions.k8s.io "widgets.example.com" is invalid: '
+        'spec.scope: Invalid value: "Cluster": field is immutable')
+
+
+async def test_pruned_fields_are_reported_in_warning_headers(
+        http: Any, widget_crd: Any) -> None:
+    await http.post(CRDS, widget_crd)
+    body = {"apiVersion": "example.com/v1", "kind": "Widget",
+            "metadata": {"name": "w"}, "spec": {"size": 1, "shape": "round", "extra": {"x": 1}}}
+    async with http.session.post(f"{http.url}{WIDGETS}", json=body) as response:
+        assert response.status == 201
+        assert response.headers.getall("Warning") == ['299 - "unknown field \\"spec.shape\\""']
+        assert "shape" not in (await response.json())["spec"]
+    async with http.session.patch(f"{http.url}{WIDGETS}/w?fieldValidation=Ignore",
+                                  data='{"spec": {"shape": "x"}}', headers={
+                                      "Content-Type": "application/merge-patch+json"}) as resp:
+        assert resp.status == 200 and "Warning" not in resp.headers
+    status, body = await http.patch(f"{WIDGETS}/w?fieldValidation=Strict",
+                                    {"spec": {"shape": "x", "colour": "red"}})
+    assert status == 400 and body["message"] == (
+        'Widget in version "v1" cannot be handled as a Widget: strict decoding error: '
+        'unknown field "spec.colour", unknown field "spec.shape"')
+    status, body = await http.patch(f"{WIDGETS}/w?fieldValidation=Loose", {"spec": {}})
+    assert status == 400 and "fieldValidation" in body["message"]

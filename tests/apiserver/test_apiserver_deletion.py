@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from kes.testing.apiserver import ApiServer
 
 SECRETS = "/api/v1/namespaces/default/secrets"
@@ -180,3 +182,115 @@ async def test_deleting_a_crd_ends_watches_on_its_resource(
         rest = await response.content.read()
     assert rest.startswith(b'{"type":"DELETED"') and rest.count(b"\n") == 1
     assert server.open_watches() == 0
+
+
+async def test_owners_are_resolved_by_kind_name_and_namespace(
+        http: Any, server: ApiServer) -> None:
+    """A reference whose uid exists but whose kind or namespace is wrong is dangling, as
+    the real collector finds it: the owner is looked up, then its uid compared."""
+    await http.post("/api/v1/namespaces", {"metadata": {"name": "other"}})
+    _, owner = await http.post("/api/v1/namespaces/other/configmaps",
+                               {"metadata": {"name": "owner"}})
+    _, cluster_owner = await http.post("/apis/rbac.authorization.k8s.io/v1/clusterroles",
+                                       {"metadata": {"name": "owner"}, "rules": []})
+    ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner",
+           "uid": owner["metadata"]["uid"]}
+    cluster_ref = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                   "name": "owner", "uid": cluster_owner["metadata"]["uid"]}
+    dependents = {
+        ("default", "other-namespace"): [ref],
+        ("other", "wrong-kind"): [dict(ref, kind="Secret")],
+        ("other", "wrong-name"): [dict(ref, name="someone-else")],
+        ("other", "same-namespace"): [ref],
+        ("default", "cluster-owner"): [cluster_ref],
+    }
+    for (namespace, name), refs in dependents.items():
+        status, _ = await http.post(f"/api/v1/namespaces/{namespace}/configmaps",
+                                    {"metadata": {"name": name, "ownerReferences": refs}})
+        assert status == 201
+    await server.gc_idle()
+    kept = {(namespace, name) for namespace, name in dependents
+            if (await http.get(f"/api/v1/namespaces/{namespace}/configmaps/{name}"))[0] == 200}
+    assert kept == {("other", "same-namespace"), ("default", "cluster-owner")}
+
+
+async def test_a_reference_to_an_unserved_kind_is_kept(http: Any, server: ApiServer) -> None:
+    ref = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": "1234"}
+    await http.post(CONFIGMAPS, {"metadata": {"name": "c", "ownerReferences": [ref]}})
+    await server.gc_idle()
+    assert (await http.get(f"{CONFIGMAPS}/c"))[0] == 200
+
+
+async def test_a_second_delete_without_policy_keeps_the_orphan_finalizer(
+        http: Any, server: ApiServer) -> None:
+    """Both deletes run before the collector's next turn, as two quick requests can."""
+    await http.post(CONFIGMAPS, {"metadata": {"name": "held", "finalizers": ["kes.dev/x"]}})
+    rtype = server.registry.lookup("", "v1", "configmaps")
+    assert rtype is not None
+    first, _ = server.objects.delete(rtype, "default", "held", {"propagationPolicy": "Orphan"},
+                                     dry_run=False)
+    assert first["metadata"]["finalizers"] == ["kes.dev/x", "orphan"]
+    second, gone = server.objects.delete(rtype, "default", "held", {}, dry_run=False)
+    assert not gone and second is first  # unchanged: no new resourceVersion, no event
+    third, _ = server.objects.delete(rtype, "default", "held",
+                                     {"propagationPolicy": "Background"}, dry_run=False)
+    assert third["metadata"]["finalizers"] == ["kes.dev/x"]
+    await server.gc_idle()
+
+
+async def test_a_failing_controller_job_is_logged_and_the_rest_keep_running(
+        http: Any, server: ApiServer, caplog: pytest.LogCaptureFixture) -> None:
+    """A bug in one job must be loud (a traceback) and must not stall the others."""
+    failures = []
+
+    def broken(name: str) -> None:
+        failures.append(name)
+        raise KeyError("a bug")
+
+    server.controllers._jobs["new-namespace"] = broken
+    await http.post("/api/v1/namespaces", {"metadata": {"name": "team"}})
+    await owner_and_dependents(http, ("dependent", False))
+    await http.delete(f"{CONFIGMAPS}/owner")
+    await server.gc_idle()
+    assert failures == ["team"]
+    assert await names(http, SECRETS) == []
+    [record] = [r for r in caplog.records if r.name.endswith("controllers")]
+    assert record.getMessage() == "controller job new-namespace on team failed"
+    assert record.exc_info is not None and record.exc_info[0] is KeyError
+
+
+async def test_waiting_for_stopped_controllers_raises_instead_of_hanging(
+        http: Any, server: ApiServer) -> None:
+    await server.controllers.stop()
+    with pytest.raises(RuntimeError, match="the controllers run once the server is started"):
+        await server.gc_idle()
+    server.controllers.start()
+    task = server.controllers._task
+    assert task is not None
+    task.cancel()
+    await http.post("/api/v1/namespaces", {"metadata": {"name": "team"}})
+    with pytest.raises(RuntimeError, match="controllers stopped: cancelled"):
+        await server.gc_idle()
+
+
+async def test_aggregated_cluster_roles_follow_the_roles_they_select(
+        http: Any, server: ApiServer) -> None:
+    roles = "/apis/rbac.authorization.k8s.io/v1/clusterroles"
+    await http.post(roles, {"metadata": {"name": "widget-admin"}, "aggregationRule": {
+        "clusterRoleSelectors": [{"matchLabels": {"example.com/aggregate": "true"}}]}})
+    rule = {"apiGroups": ["example.com"], "resources": ["widgets"], "verbs": ["get"]}
+    await http.post(roles, {"metadata": {"name": "widget-reader", "labels": {
+        "example.com/aggregate": "true"}}, "rules": [rule]})
+    await server.gc_idle()
+    _, aggregated = await http.get(f"{roles}/widget-admin")
+    assert aggregated["rules"] == [rule]
+    await http.delete(f"{roles}/widget-reader")
+    await server.gc_idle()
+    _, aggregated = await http.get(f"{roles}/widget-admin")
+    assert aggregated.get("rules", []) == []
+
+
+async def test_generated_names_fit_in_63_characters(http: Any) -> None:
+    status, created = await http.post(CONFIGMAPS, {"metadata": {"generateName": "x" * 70}})
+    assert status == 201 and created["metadata"]["name"].startswith("x" * 58)
+    assert len(created["metadata"]["name"]) == 63

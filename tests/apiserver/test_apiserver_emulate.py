@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ssl
+import subprocess
+import sys
 from pathlib import Path
 
 import aiohttp
@@ -42,3 +44,15 @@ async def test_launch_rejects_a_seed_that_is_not_a_list(tmp_path: Path) -> None:
     options = LaunchOptions(kubeconfig_out=str(tmp_path / "kubeconfig"))
     with pytest.raises(ValueError, match="must be a list of Kubernetes objects"):
         await launch_kubernetes(options, {"secrets": []})
+
+
+def test_kes_emulate_reports_a_malformed_seed_entry_and_exits_2(tmp_path: Path) -> None:
+    seed = tmp_path / "seed.yaml"
+    seed.write_text("kubernetes:\n  - {apiVersion: v1, kind: Namespace, metadata: {name: a}}\n"
+                    "  - not an object\n")
+    kes = Path(sys.executable).parent / "kes"
+    result = subprocess.run([str(kes), "emulate", "--seed", str(seed)], capture_output=True,
+                            text=True, timeout=60, check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("kes emulate: kubernetes: seed object [1]: must be a "
+                                     "mapping (a Kubernetes object), not str")

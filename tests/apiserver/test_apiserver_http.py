@@ -211,7 +211,7 @@ async def test_dry_run_stores_nothing(http: Any, server: ApiServer) -> None:
     assert server.store.rv == rv
     assert (await http.get(f"{SECRETS}/a"))[0] == 404
     status, body = await http.post(f"{SECRETS}?dryRun=All", secret("a", data={"k": "@@"}))
-    assert status == 422
+    assert status == 400
     status, _ = await http.post(f"{SECRETS}?dryRun=Some", secret("a"))
     assert status == 400
     await http.post(SECRETS, secret("b"))
@@ -221,8 +221,11 @@ async def test_dry_run_stores_nothing(http: Any, server: ApiServer) -> None:
 
 async def test_secret_rules(http: Any) -> None:
     status, body = await http.post(SECRETS, secret("a", data={"k": "not base64!"}))
-    assert status == 422 and body["details"]["causes"][0]["field"] == "data[k]"
-    await http.post(SECRETS, secret("b", type="kubernetes.io/basic-auth"))
+    assert (status, body["message"]) == (400, 'Secret in version "v1" cannot be handled as a '
+                                              "Secret: illegal base64 data at input byte 3")
+    status, _ = await http.post(SECRETS, secret("b", type="kubernetes.io/basic-auth",
+                                                 stringData={"username": "u"}))
+    assert status == 201
     status, body = await http.patch(f"{SECRETS}/b", {"type": "Opaque"})
     assert status == 422 and body["details"]["causes"][0]["field"] == "type"
     assert "field is immutable" in body["message"]
@@ -456,3 +459,88 @@ async def test_list_at_an_exact_older_resource_version(http: Any, server: ApiSer
     server.compact()
     status, body = await http.get(f"{SECRETS}?resourceVersion={rv}&resourceVersionMatch=Exact")
     assert status == 410 and body["reason"] == "Expired"
+
+
+async def test_list_options_are_validated_as_the_real_server_does(http: Any) -> None:
+    await http.post(SECRETS, secret("a"))
+    await http.post(SECRETS, secret("b"))
+    _, page = await http.get(f"{SECRETS}?limit=1")
+    status, body = await http.get(f"{SECRETS}?resourceVersionMatch=Bogus&resourceVersion=1")
+    assert status == 422 and body["reason"] == "Invalid"
+    assert body["message"] == (
+        'ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Unsupported value: '
+        '"Bogus": supported values: "Exact", "NotOlderThan", ""')
+    status, body = await http.get(f"{SECRETS}?resourceVersionMatch=Exact")
+    assert status == 422 and body["details"]["causes"] == [{
+        "reason": "FieldValueForbidden", "field": "resourceVersionMatch",
+        "message": "Forbidden: resourceVersionMatch is forbidden unless resourceVersion "
+                   "is provided"}]
+    status, body = await http.get(f"{SECRETS}?resourceVersionMatch=Exact&resourceVersion=0")
+    assert status == 422 and 'resourceVersionMatch "exact" is forbidden' in body["message"]
+    token = page["metadata"]["continue"]
+    status, body = await http.get(f"{SECRETS}?continue={token}&resourceVersion=1")
+    assert (status, body["message"]) == (
+        400, "specifying resource version is not allowed when using continue")
+    assert (await http.get(f"{SECRETS}?continue={token}&resourceVersion=0"))[0] == 200
+
+
+async def test_limit_with_an_older_resource_version_is_exact(
+        http: Any, server: ApiServer) -> None:
+    """With `limit`, a non-zero resourceVersion is Exact (NotOlderThan without it)."""
+    _, first = await http.post(SECRETS, secret("a"))
+    rv = first["metadata"]["resourceVersion"]
+    await http.post(SECRETS, secret("b"))
+    _, exact = await http.get(f"{SECRETS}?resourceVersion={rv}&limit=10")
+    assert exact["metadata"]["resourceVersion"] == rv
+    assert [i["metadata"]["name"] for i in exact["items"]] == ["a"]
+    _, newest = await http.get(f"{SECRETS}?resourceVersion={rv}")
+    assert [i["metadata"]["name"] for i in newest["items"]] == ["a", "b"]
+    server.compact()
+    status, body = await http.get(f"{SECRETS}?resourceVersion={rv}&limit=10")
+    assert status == 410 and body["reason"] == "Expired"
+
+
+async def test_deletecollection_answers_the_deleted_objects_final_state(http: Any) -> None:
+    await http.post(SECRETS, {"metadata": {"name": "a", "labels": {"gone": "yes"}}})
+    await http.post(SECRETS, {"metadata": {"name": "held", "labels": {"gone": "yes"},
+                                           "finalizers": ["example.com/hold"]}})
+    status, body = await http.delete(f"{SECRETS}?labelSelector=gone%3Dyes")
+    assert status == 200 and body["kind"] == "SecretList"
+    gone, held = body["items"]
+    assert gone["metadata"]["name"] == "a" and "deletionTimestamp" not in gone["metadata"]
+    assert held["metadata"]["deletionTimestamp"]
+    _, current = await http.get(f"{SECRETS}/held")
+    assert current["metadata"] == held["metadata"]
+    assert int(gone["metadata"]["resourceVersion"]) < int(held["metadata"]["resourceVersion"])
+
+
+async def test_metadata_of_the_wrong_type_fails_decoding_with_400(http: Any) -> None:
+    cases = {
+        "ownerReferences": ["not-a-reference"],
+        "finalizers": "example.com/x",
+        "annotations": {"a": 1},
+    }
+    for field, value in cases.items():
+        status, body = await http.post(SECRETS, {"metadata": {"name": "a", field: value}})
+        assert status == 400, body
+        assert f"Go struct field ObjectMeta.metadata.{field} of type" in body["message"]
+    await http.post(SECRETS, secret("a"))
+    status, body = await http.patch(f"{SECRETS}/a", {"metadata": {"ownerReferences": [
+        {"apiVersion": "v1", "kind": "ConfigMap", "name": 5, "uid": "u"}]}})
+    assert (status, body["message"]) == (400, (
+        'Secret in version "v1" cannot be handled as a Secret: json: cannot unmarshal number '
+        "into Go struct field ObjectMeta.metadata.ownerReferences.name of type string"))
+
+
+async def test_unknown_fields_of_built_in_kinds_are_dropped_with_a_warning(http: Any) -> None:
+    body = {"metadata": {"name": "a"}, "data": {"k": "v"}, "datta": {"k": "w"}}
+    async with http.session.post(f"{http.url}{CONFIGMAPS}", json=body) as response:
+        assert response.status == 201
+        assert response.headers.getall("Warning") == ['299 - "unknown field \\"datta\\""']
+        assert "datta" not in await response.json()
+    _, stored = await http.get(f"{CONFIGMAPS}/a")
+    assert "datta" not in stored
+    status, failed = await http.patch(f"{CONFIGMAPS}/a?fieldValidation=Strict", {"datta": {}})
+    assert (status, failed["message"]) == (400, (
+        'ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: '
+        'unknown field "datta"'))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from kes.testing.apiserver import ApiServer
@@ -46,10 +45,18 @@ async def test_injected_errors_hit_only_matching_requests(server: ApiServer, htt
 
 
 async def test_latency_is_added_to_every_request(server: ApiServer, http: Any) -> None:
-    server.faults.latency = 0.05
-    loop_time = asyncio.get_running_loop().time
-    started = loop_time()
+    delays: list[float] = []
+
+    async def record(seconds: float) -> None:
+        delays.append(seconds)
+
+    server.faults.sleep = record
     await http.get(SECRETS)
-    assert loop_time() - started >= 0.049  # a lower bound: sleeping never ends early
+    server.faults.latency = 0.05
+    await http.get(SECRETS)
+    await http.get("/apis")
+    assert delays == [0.05, 0.05]
     server.faults.clear()
     assert server.faults.latency == 0.0
+    await http.get(SECRETS)
+    assert delays == [0.05, 0.05]

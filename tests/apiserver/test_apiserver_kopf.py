@@ -115,6 +115,15 @@ def test_operator_lifecycle_resume_and_relist(background_server: ApiServer, kube
                  "w2 handled after the resumed watch")
         assert count("list") == lists  # resumed from a resourceVersion, no re-list
 
+        watches = count("watch")
+        server.drop_watches(abort=True)  # a cut connection, not a clean end
+        wait_for(lambda: count("watch") > watches, "kopf to resume after a cut connection")
+        objects.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL,
+                                                make_widget("w2b"))
+        wait_for(lambda: (get("w2b") or {}).get("status", {}).get("phase") == "Ready",
+                 "w2b handled after the watch resumed from the cut")
+        assert count("list") == lists
+
         server.faults.expire_next_watch(resource=PLURAL)
         server.drop_watches()
         wait_for(lambda: count("list") == lists + 1, "kopf to re-list after 410")

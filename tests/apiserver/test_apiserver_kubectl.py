@@ -154,3 +154,20 @@ def test_impersonation_with_as(kubectl: Kubectl, tls_server: ApiServer, admin: P
     plain = tls_server.write_kubeconfig(tmp_path / "plain.kubeconfig", token)
     result = kubectl(plain, "get", "namespaces", "--as=bob", check=False)
     assert 'cannot impersonate resource "users" in API group ""' in result.stderr
+
+
+def test_get_events_and_crds_print_the_real_columns_and_warnings_show(
+        kubectl: Kubectl, admin: Path) -> None:
+    apply(kubectl, admin, {"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e1"},
+                           "involvedObject": {"kind": "Secret", "name": "s"},
+                           "reason": "Synced", "message": "all good", "type": "Normal"})
+    lines = kubectl(admin, "get", "events").stdout.splitlines()
+    assert lines[0].split() == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+    assert lines[1].split()[1:] == ["Normal", "Synced", "secret/s", "all", "good"]
+    apply(kubectl, admin, yaml.safe_load((TEST_CRDS / "widget.yaml").read_text()))
+    lines = kubectl(admin, "get", "crd", "widgets.example.com").stdout.splitlines()
+    assert lines[0].split() == ["NAME", "CREATED", "AT"]
+    kubectl(admin, "create", "configmap", "w", "--from-literal=k=v")
+    result = kubectl(admin, "patch", "configmap", "w", "--type=merge", "-p",
+                     '{"datta": {"x": "y"}}')
+    assert 'Warning: unknown field "datta"' in result.stderr

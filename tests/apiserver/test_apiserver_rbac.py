@@ -3,14 +3,20 @@ from typing import Any
 import pytest
 
 from kes.testing.apiserver.rbac import (
+    FULL_AUTHORITY,
     Authorizer,
     RequestAttributes,
     ReviewError,
     UserInfo,
     aggregated_rules,
+    aggregation_updates,
     bootstrap_objects,
+    compact_string,
+    escalation,
     subject_access_review,
+    uncovered_rules,
 )
+from kes.testing.apiserver.routing import route
 
 RBAC = "rbac.authorization.k8s.io/v1"
 
@@ -74,6 +80,8 @@ OBJECTS = [
     role("configmap-updater", "default",
          rule(["update", "get"], ["configmaps"], names=["my-configmap"])),
     binding("update-cm", "default", "Role", "configmap-updater", user("carol")),
+    role("one-secret", "default", rule(["get", "list", "watch"], ["secrets"], names=["s1"])),
+    binding("one-secret", "default", "Role", "one-secret", user("dana")),
     role("pod-and-pod-logs-reader", "default", rule(["get", "list"], ["pods", "pods/log"])),
     binding("logs", "default", "Role", "pod-and-pod-logs-reader", user("logan")),
     cluster_role("scaler", rule(["update"], ["*/scale"], groups=["apps"]),
@@ -138,6 +146,12 @@ CASES = [
     (u("carol"), req("update", "configmaps", "default", "other"), False),
     (u("carol"), req("list", "configmaps", "default"), False),
     (u("carol"), req("create", "configmaps", "default"), False),
+    # A list or watch narrowed by `metadata.name=` carries that name (see routing below).
+    (u("carol"), req("list", "configmaps", "default", "my-configmap"), False),
+    (u("dana"), req("list", "secrets", "default", "s1"), True),
+    (u("dana"), req("watch", "secrets", "default", "s1"), True),
+    (u("dana"), req("watch", "secrets", "default", "s2"), False),
+    (u("dana"), req("list", "secrets", "default"), False),
     # Subresources are named explicitly, or with */subresource; pods/* matches nothing.
     (u("logan"), req("get", "pods", "default", "p", sub="log"), True),
     (u("logan"), req("get", "pods", "default", "p", sub="exec"), False),
@@ -282,3 +296,78 @@ def test_invalid_reviews_name_the_field(spec: dict[str, Any], field: str) -> Non
     with pytest.raises(ReviewError) as info:
         subject_access_review(AUTHZ, spec)
     assert info.value.field == field
+
+
+@pytest.mark.parametrize(("method", "path", "query", "allowed"), [
+    ("GET", "/api/v1/namespaces/default/secrets", {"fieldSelector": "metadata.name=s1"}, True),
+    ("GET", "/api/v1/namespaces/default/secrets", {"fieldSelector": "metadata.name==s1"}, True),
+    ("GET", "/api/v1/namespaces/default/secrets",
+     {"fieldSelector": "metadata.name=s1", "watch": "true"}, True),
+    ("GET", "/api/v1/namespaces/default/secrets",
+     {"fieldSelector": "metadata.namespace=default,metadata.name=s1"}, True),
+    ("GET", "/api/v1/namespaces/default/secrets/s1", {"watch": "true"}, True),
+    ("GET", "/api/v1/namespaces/default/secrets", {"fieldSelector": "metadata.name=s2"}, False),
+    ("GET", "/api/v1/namespaces/default/secrets", {"fieldSelector": "metadata.name!=s2"}, False),
+    ("GET", "/api/v1/namespaces/default/secrets", {}, False),
+    # the legacy /watch/ path and deletecollection never take a name from the selector
+    ("GET", "/api/v1/watch/namespaces/default/secrets",
+     {"fieldSelector": "metadata.name=s1"}, False),
+    ("DELETE", "/api/v1/namespaces/default/secrets", {"fieldSelector": "metadata.name=s1"},
+     False),
+    ("GET", "/api/v1/namespaces/default/secrets", {"fieldSelector": "metadata.name=a/b"},
+     False),
+])
+def test_a_name_field_selector_authorizes_lists_and_watches_of_that_object(
+        method: str, path: str, query: dict[str, str], allowed: bool) -> None:
+    attrs = route(method, path, query).attributes()
+    assert AUTHZ.authorize(u("dana"), attrs).allowed is allowed
+
+
+def test_covered_rules_leave_nothing_uncovered() -> None:
+    owner = [rule(["get", "list"], ["secrets", "pods/*"]), rule(["*"], ["*/scale"], ["apps"]),
+             rule(["get"], ["configmaps"], names=["a", "b"]),
+             {"verbs": ["get"], "nonResourceURLs": ["/healthz/*"]}]
+    assert uncovered_rules(owner, [
+        rule(["get"], ["secrets"], names=["x"]), rule(["update"], ["deployments/scale"], ["apps"]),
+        rule(["get"], ["configmaps"], names=["b"]),
+        {"verbs": ["get"], "nonResourceURLs": ["/healthz/ready"]}]) == []
+    assert uncovered_rules(owner, [rule(["get"], ["configmaps"]),
+                                   rule(["list", "delete"], ["secrets"]),
+                                   rule(["get"], ["pods/log"])]) == [
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"], "resourceNames": []},
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["delete"], "resourceNames": []},
+        {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"], "resourceNames": []},
+    ]
+    assert uncovered_rules(FULL_AUTHORITY, [rule(["*"], ["*"], ["*"])]) == []
+
+
+def test_compact_strings_print_rules_as_go_does() -> None:
+    assert compact_string({"apiGroups": [""], "resources": ["secrets"],
+                           "resourceNames": ["a"], "verbs": ["get", "list"]}) == (
+        '{APIGroups:[""], Resources:["secrets"], ResourceNames:["a"], Verbs:["get" "list"]}')
+    assert compact_string({"nonResourceURLs": ["/x"], "verbs": ["get"]}) == (
+        '{NonResourceURLs:["/x"], Verbs:["get"]}')
+
+
+def test_escalation_names_the_missing_permissions_and_resolution_errors() -> None:
+    assert escalation(AUTHZ, u("jane"), "default", [rule(["get"], ["pods"])]) is None
+    assert escalation(AUTHZ, u("jane"), "kube-system", [rule(["get"], ["pods"])]) == (
+        'user "jane" (groups=[]) is attempting to grant RBAC permissions not currently held:\n'
+        '{APIGroups:[""], Resources:["pods"], Verbs:["get"]}')
+    assert escalation(AUTHZ, u("erin", "g"), "default", [rule(["get", "list"], ["pods"])]) == (
+        'user "erin" (groups=["g"]) is attempting to grant RBAC permissions not currently '
+        'held:\n{APIGroups:[""], Resources:["pods"], Verbs:["get" "list"]}; resolution errors: '
+        '[role.rbac.authorization.k8s.io "missing" not found unsupported role reference kind: '
+        '"Group"]')
+
+
+def test_aggregation_updates_fill_aggregated_roles_once() -> None:
+    roles = [cluster_role("top", aggregate={"to-top": "true"}),
+             cluster_role("leaf", rule(["get"], ["pods"]), labels={"to-top": "true"})]
+    assert aggregation_updates(roles) == {"top": [rule(["get"], ["pods"])]}
+    roles[0]["rules"] = [rule(["get"], ["pods"])]
+    assert aggregation_updates(roles) == {}
+    view = next(o for o in bootstrap_objects() if o["metadata"]["name"] == "view")
+    assert view["rules"] == aggregated_rules(
+        [o for o in bootstrap_objects() if o["kind"] == "ClusterRole"])["view"]
+    assert view["rules"]

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 from typing import Any
 
 import kubernetes
 import pytest
 import yaml
+from cryptography import x509
 
-from kes.testing.apiserver import ApiServer, SeedError, protobuf
+from kes.testing.apiserver import ApiServer, SeedError, certs, protobuf, response_warnings
 from kes.testing.apiserver.errors import ApiError
 from kes.testing.apiserver.routing import route
 
@@ -30,11 +32,28 @@ def test_seed_objects_are_created_namespaces_and_crds_first(widget_crd: Any,
 
 def test_bad_seed_objects_name_the_object() -> None:
     server = ApiServer()
-    with pytest.raises(SeedError, match="seed object Pod 'p': no resource serves"):
+    with pytest.raises(SeedError, match=r"seed object \[0\] Pod 'p': no resource serves"):
         server.load([{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}}])
-    with pytest.raises(SeedError, match="seed object Secret 's': .*data\\[k\\]"):
+    with pytest.raises(SeedError, match=r"seed object \[0\] Secret 's': .*illegal base64 data"):
         server.load([{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
                       "data": {"k": "%%%"}}])
+
+
+@pytest.mark.parametrize(("entries", "message"), [
+    ([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a"}}, "not an object"],
+     r"seed object \[1\]: must be a mapping \(a Kubernetes object\), not str"),
+    ([{"apiVersion": "v1", "kind": "Secret", "metadata": "x"}],
+     r"seed object \[0\] Secret: metadata must be a mapping, not str"),
+    ([{"apiVersion": "v1", "metadata": {"name": "x"}}],
+     r"seed object \[0\]: kind must be a non-empty string"),
+    ([{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": ["x"]}}],
+     r"seed object \[0\] Secret: metadata.name must be a string"),
+])
+def test_malformed_seed_entries_name_their_index(entries: list[Any], message: str) -> None:
+    server = ApiServer()
+    with pytest.raises(SeedError, match=message):
+        server.load(entries)
+    assert server.store.get(("", "namespaces"), "", "a") is None  # nothing half-loaded
 
 
 def test_tls_kubeconfig_works_with_the_kubernetes_client(tmp_path: Path) -> None:
@@ -133,3 +152,24 @@ def test_protobuf_review_and_refusals() -> None:
     with pytest.raises(ApiError) as caught:
         protobuf.decode(_envelope("v1", "Secret", b"\x0a\xff"))
     assert caught.value.code == 400
+
+
+def test_tls_certificates_outlive_a_long_running_emulator() -> None:
+    issued = certs.issue(["127.0.0.1", "localhost"])
+    for pem in (issued.ca_pem, issued.cert_pem):
+        cert = x509.load_pem_x509_certificate(pem)
+        lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
+        assert lifetime >= datetime.timedelta(days=3650)
+
+
+def test_response_warnings_are_collected_per_request_and_quoted_as_go_does() -> None:
+    response_warnings.warn("outside any request")  # dropped: nobody to tell
+    with response_warnings.collecting() as found:
+        response_warnings.warn('unknown field "spec.x"')
+        response_warnings.warn('unknown field "spec.x"')
+        with response_warnings.collecting() as inner:
+            response_warnings.warn("inner")
+        response_warnings.warn("back\\slash")
+    assert inner == ["inner"]
+    assert [response_warnings.header(text) for text in found] == [
+        '299 - "unknown field \\"spec.x\\""', '299 - "back\\\\slash"']

@@ -118,6 +118,18 @@ async def test_selector_transitions_become_added_and_deleted(http: Any) -> None:
     assert kinds(events) == [("DELETED", "a"), ("ADDED", "a")]
 
 
+async def test_an_object_leaving_a_selector_is_deleted_in_its_previous_state(
+        http: Any) -> None:
+    """As the real watch cache: the last state the watcher may see, at the new rv."""
+    rv = await create(http, "a", {"app": "x"})
+    _, moved = await http.patch(f"{SECRETS}/a", {"metadata": {"labels": {"app": "y"}}})
+    events = await http.watch_lines(f"{SECRETS}?watch=true&resourceVersion={rv}"
+                                    "&labelSelector=app%3Dx&timeoutSeconds=0.1")
+    assert [(e["type"], e["object"]["metadata"]["labels"],
+             e["object"]["metadata"]["resourceVersion"]) for e in events] == [
+        ("DELETED", {"app": "x"}, moved["metadata"]["resourceVersion"])]
+
+
 async def test_metadata_only_watch(http: Any) -> None:
     rv = await create(http, "a")
     await http.patch(f"{SECRETS}/a", {"data": {"k": "dg=="}})
@@ -170,3 +182,20 @@ async def test_cluster_scoped_watch_delivers_events(http: Any) -> None:
     events = await http.watch_lines(f"/api/v1/namespaces?watch=true&resourceVersion={rv}"
                                     "&timeoutSeconds=0.1")
     assert kinds(events) == [("ADDED", "team-b"), ("MODIFIED", "team-b")]
+
+
+async def test_watch_options_are_validated_as_the_real_server_does(http: Any) -> None:
+    status, body = await http.get(f"{SECRETS}?watch=true&resourceVersionMatch=NotOlderThan")
+    assert status == 422 and body["message"] == (
+        'ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Forbidden: '
+        "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided")
+    status, body = await http.get(f"{SECRETS}?watch=true&sendInitialEvents=true"
+                                  "&allowWatchBookmarks=true&resourceVersionMatch=Exact")
+    assert status == 422 and [c["message"] for c in body["details"]["causes"]] == [
+        "Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+        'Unsupported value: "Exact": supported values: "NotOlderThan"']
+    rv = await create(http, "a")
+    events = await http.watch_lines(f"{SECRETS}?watch=true&sendInitialEvents=false"
+                                    f"&resourceVersionMatch=NotOlderThan&resourceVersion={rv}"
+                                    "&timeoutSeconds=0.1")
+    assert events == []

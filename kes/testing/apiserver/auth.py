@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from kes.testing.apiserver import rbac
 from kes.testing.apiserver.errors import ApiError, qualified
-from kes.testing.apiserver.rbac import RequestAttributes, UserInfo
+from kes.testing.apiserver.rbac import RBAC_GROUP, RequestAttributes, UserInfo
 from kes.testing.apiserver.store import Event, Store
 
 _SA_PREFIX = "system:serviceaccount:"
 ADMIN = UserInfo(name="kes-admin", groups=("system:masters", "system:authenticated"))
 ANONYMOUS = UserInfo(name="system:anonymous", groups=("system:unauthenticated",))
-RBAC_KEYS = {("rbac.authorization.k8s.io", plural)
+RBAC_KEYS = {(RBAC_GROUP, plural)
              for plural in ("roles", "clusterroles", "rolebindings", "clusterrolebindings")}
+_SERVICE_ACCOUNTS = ("", "serviceaccounts")
 
 
 def service_account_user(namespace: str, name: str) -> UserInfo:
@@ -26,26 +29,48 @@ def service_account_user(namespace: str, name: str) -> UserInfo:
     )
 
 
-class Identities:
-    """Bearer tokens and the users they stand for."""
+@dataclass(frozen=True)
+class _Credential:
+    user: UserInfo
+    account_uid: str = ""  # a service account token is bound to that account's uid
 
-    def __init__(self) -> None:
+
+class Identities:
+    """Bearer tokens and the users they stand for.
+
+    A service account's token is bound to the account (by uid) as it was when the token
+    was issued: once that account is deleted, or replaced by a new one of the same name,
+    the token no longer authenticates, as with the real server's bound tokens.
+    """
+
+    def __init__(self, store: Store) -> None:
         self.admin_token = secrets.token_urlsafe(24)
-        self._users = {self.admin_token: ADMIN}
+        self._store = store
+        self._credentials = {self.admin_token: _Credential(ADMIN)}
 
     def add(self, user: UserInfo) -> str:
         token = secrets.token_urlsafe(24)
-        self._users[token] = user
+        self._credentials[token] = _Credential(user, self._account_uid(user))
         return token
+
+    def _account_uid(self, user: UserInfo) -> str:
+        namespace, _, name = user.name.removeprefix(_SA_PREFIX).partition(":")
+        if not user.name.startswith(_SA_PREFIX) or not name:
+            return ""
+        account = self._store.get(_SERVICE_ACCOUNTS, namespace, name)
+        return "" if account is None else str(account["metadata"]["uid"])
 
     def authenticate(self, authorization: str | None) -> UserInfo:
         if not authorization:
             return ANONYMOUS
         scheme, _, token = authorization.partition(" ")
-        user = self._users.get(token.strip()) if scheme.lower() == "bearer" else None
-        if user is None:
+        credential = (self._credentials.get(token.strip())
+                      if scheme.lower() == "bearer" else None)
+        if credential is None or (
+                credential.account_uid
+                and self._account_uid(credential.user) != credential.account_uid):
             raise ApiError(401, "Unauthorized")
-        return user
+        return credential.user
 
 
 class Authorization:
@@ -74,6 +99,16 @@ class Authorization:
                 objects("clusterrolebindings"))
         return self._authorizer
 
+    def check(self, user: UserInfo, attrs: RequestAttributes) -> None:
+        """Authorize a request (403 when RBAC denies it) and remember who made it for the
+        rest of its task, for the checks storage makes (`confirm_rbac_write`)."""
+        _REQUESTER.set(_Requester(user, attrs, self))
+        self._authorize(user, attrs)
+
+    def _authorize(self, user: UserInfo, attrs: RequestAttributes) -> None:
+        if self.enabled and not self.authorizer().authorize(user, attrs).allowed:
+            raise forbidden(user, attrs)
+
     def impersonate(self, user: UserInfo, name: str, groups: Sequence[str]) -> UserInfo:
         """Act as `name` (kubectl `--as`, `--as-group`) once `user` may impersonate it and
         each group, as the real impersonation filter checks."""
@@ -82,20 +117,18 @@ class Authorization:
                                 "(Impersonate-Group needs Impersonate-User)")
         namespace, _, account = name.removeprefix(_SA_PREFIX).partition(":")
         if name.startswith(_SA_PREFIX) and account:
-            self.check(user, RequestAttributes(verb="impersonate", resource="serviceaccounts",
-                                               namespace=namespace, name=account))
+            self._authorize(user, RequestAttributes(
+                verb="impersonate", resource="serviceaccounts", namespace=namespace,
+                name=account))
             implied = service_account_user(namespace, account).groups
         else:
-            self.check(user, RequestAttributes(verb="impersonate", resource="users", name=name))
+            self._authorize(user, RequestAttributes(verb="impersonate", resource="users",
+                                                    name=name))
             implied = () if name == ANONYMOUS.name else ("system:authenticated",)
         for group in groups:
-            self.check(user, RequestAttributes(verb="impersonate", resource="groups",
-                                               name=group))
+            self._authorize(user, RequestAttributes(verb="impersonate", resource="groups",
+                                                    name=group))
         return UserInfo(name=name, groups=tuple(dict.fromkeys([*groups, *implied])))
-
-    def check(self, user: UserInfo, attrs: RequestAttributes) -> None:
-        if self.enabled and not self.authorizer().authorize(user, attrs).allowed:
-            raise forbidden(user, attrs)
 
 
 class _AllowAll(rbac.Authorizer):
@@ -128,3 +161,78 @@ def forbidden(user: UserInfo, attrs: RequestAttributes) -> ApiError:
                          f'resource "{resource}" in API group "{attrs.api_group}" {scope}',
                     details=details)
 
+
+@dataclass(frozen=True)
+class _Requester:
+    user: UserInfo
+    attrs: RequestAttributes
+    authorization: Authorization
+
+
+# Who is making the request the current task serves; None for the server's own
+# controllers and seeding, which act with full authority.
+_REQUESTER: ContextVar[_Requester | None] = ContextVar("kes_apiserver_requester", default=None)
+
+
+def requested_verb() -> str:
+    """The verb of the request being served ("" inside the server's own work)."""
+    requester = _REQUESTER.get()
+    return "" if requester is None else requester.attrs.verb
+
+
+def _only_gc_fields_change(obj: Mapping[str, Any], old: Mapping[str, Any]) -> bool:
+    meta = dict(obj["metadata"])
+    for key in ("ownerReferences", "finalizers", "selfLink", "managedFields"):
+        if key in old["metadata"]:
+            meta[key] = old["metadata"][key]
+        else:
+            meta.pop(key, None)
+    return dict(obj, metadata=meta) == old
+
+
+def confirm_rbac_write(plural: str, obj: Mapping[str, Any], old: Mapping[str, Any] | None
+                       ) -> None:
+    """Privilege-escalation prevention on a Role, ClusterRole or binding write, as the RBAC
+    registry does it when RBAC is on: the requester must already hold every permission the
+    object grants, or have `escalate` on the role (`bind` on a binding's role)."""
+    requester = _REQUESTER.get()
+    if requester is None or not requester.authorization.enabled:
+        return
+    user, attrs = requester.user, requester.attrs
+    if rbac.PRIVILEGED_GROUP in user.groups or (
+            old is not None and _only_gc_fields_change(obj, old)):
+        return
+    authorizer = requester.authorization.authorizer()
+    name = str(obj["metadata"].get("name", ""))
+
+    def deny(why: str) -> ApiError:
+        return ApiError(403, f'{qualified(plural, RBAC_GROUP)} "{name}" is forbidden: {why}',
+                        details={"name": name, "group": RBAC_GROUP, "kind": plural})
+
+    if plural in ("roles", "clusterroles"):
+        if authorizer.authorize(user, RequestAttributes(
+                verb="escalate", api_group=RBAC_GROUP, resource=plural, name=attrs.name,
+                namespace=attrs.namespace)).allowed:
+            return
+        why = rbac.escalation(authorizer, user, attrs.namespace, obj.get("rules") or [])
+        if why:
+            raise deny(why)
+        if plural == "clusterroles" and (obj.get("aggregationRule") or (
+                old is not None and old.get("aggregationRule"))) and rbac.escalation(
+                    authorizer, user, "", rbac.FULL_AUTHORITY):
+            raise deny("must have cluster-admin privileges to use the aggregationRule")
+        return
+    ref = obj.get("roleRef") or {}
+    kind, ref_name = str(ref.get("kind", "")), str(ref.get("name", ""))
+    if kind in ("Role", "ClusterRole") and authorizer.authorize(user, RequestAttributes(
+            verb="bind", api_group=str(ref.get("apiGroup", "")), resource=f"{kind.lower()}s",
+            name=ref_name, namespace=attrs.namespace)).allowed:
+        return
+    try:
+        rules = authorizer.rules(kind, ref_name, attrs.namespace)
+    except rbac.RoleRefError as exc:
+        raise deny(f'{qualified(kind.lower() + "s", RBAC_GROUP)} "{ref_name}" not found'
+                   if kind in ("Role", "ClusterRole") else str(exc)) from exc
+    why = rbac.escalation(authorizer, user, attrs.namespace, rules)
+    if why:
+        raise deny(why)

@@ -11,6 +11,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+# Long enough that a long-running `kes emulate` never sees its certificate expire.
+VALIDITY = datetime.timedelta(days=3650)
+
 
 @dataclass(frozen=True)
 class ServerCertificate:
@@ -24,7 +27,7 @@ def _name(common_name: str) -> x509.Name:
 
 
 def issue(hosts: list[str]) -> ServerCertificate:
-    """A CA valid for a day and a server certificate for `hosts` (names or IP addresses)."""
+    """A CA valid for ten years and a server certificate for `hosts` (names or IP addresses)."""
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = (
@@ -34,7 +37,7 @@ def issue(hosts: list[str]) -> ServerCertificate:
         .public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
+        .not_valid_after(now + VALIDITY)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(x509.KeyUsage(
             digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
@@ -58,7 +61,7 @@ def issue(hosts: list[str]) -> ServerCertificate:
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
+        .not_valid_after(now + VALIDITY)
         .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]),

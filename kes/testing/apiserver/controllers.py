@@ -1,8 +1,9 @@
 """The cluster's built-in controllers that the API semantics depend on.
 
 Garbage collection (background, foreground, orphan), namespace termination, CRD
-cleanup and each namespace's `default` service account. They react to committed
-events (never a timer) and work through the same write path as requests.
+cleanup, each namespace's `default` service account and ClusterRole aggregation. They
+react to committed events (never a timer) and work through the same write path as
+requests.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
-from kes.testing.apiserver.errors import ApiError
+from kes.testing.apiserver import rbac
 from kes.testing.apiserver.objects import CRD_CLEANUP, FOREGROUND, ORPHAN, Objects
 from kes.testing.apiserver.resources import CRD_KEY, NAMESPACES_KEY, Registry, ResourceType
 from kes.testing.apiserver.store import Event, Obj, StorageKey, Store, owner_uids
@@ -20,6 +22,7 @@ from kes.testing.apiserver.store import Event, Obj, StorageKey, Store, owner_uid
 log = logging.getLogger(__name__)
 
 Work = tuple[str, str]  # (job, uid or name)
+CLUSTER_ROLES_KEY = ("rbac.authorization.k8s.io", "clusterroles")
 
 
 class Controllers:
@@ -41,6 +44,7 @@ class Controllers:
             "namespace": self._terminate_namespace,
             "new-namespace": self._default_service_account,
             "crd": self._cleanup_crd,
+            "aggregate": self._aggregate_cluster_roles,
         }
 
     def start(self) -> None:
@@ -53,11 +57,17 @@ class Controllers:
             self._task = None
 
     async def idle(self) -> None:
-        """Return once every change so far has been fully processed."""
-        if self._task is None:
+        """Return once every change so far has been fully processed; raise if the
+        controllers are not running (so a waiter never hangs on a dead task)."""
+        task = self._task
+        if task is None:
             raise RuntimeError("the controllers run once the server is started")
         while self._queue or not self._idle.is_set():
-            await self._idle.wait()
+            if task.done():
+                raise RuntimeError(f"the API server's controllers stopped: {_ending(task)}")
+            idle = asyncio.ensure_future(self._idle.wait())
+            await asyncio.wait({idle, task}, return_when=asyncio.FIRST_COMPLETED)
+            idle.cancel()
             await asyncio.sleep(0)
 
     def _enqueue(self, job: str, ref: str) -> None:
@@ -67,6 +77,8 @@ class Controllers:
 
     def _observe(self, event: Event) -> None:
         obj, meta = event.obj, event.obj["metadata"]
+        if event.key == CLUSTER_ROLES_KEY:
+            self._enqueue("aggregate", meta["name"])
         if event.type == "DELETED":
             self._enqueue("owner-gone", meta["uid"])
             for uid in owner_uids(obj):
@@ -100,8 +112,8 @@ class Controllers:
                 job, ref = self._queue.popleft()
                 try:
                     self._jobs[job](ref)
-                except ApiError as exc:
-                    log.warning("controller job %s on %s failed: %s", job, ref, exc.message)
+                except Exception:  # a failed job must not stop the others, nor hide
+                    log.exception("controller job %s on %s failed", job, ref)
                 await asyncio.sleep(0)
             self._idle.set()
 
@@ -139,13 +151,32 @@ class Controllers:
                 return
             key, obj = found
         refs = obj["metadata"].get("ownerReferences") or []
-        alive = [ref for ref in refs if self.store.by_uid(ref.get("uid", "")) is not None]
+        alive = [ref for ref in refs if self._owner_exists(key, obj, ref)]
         if not alive:
             self._delete(key, obj, "Background")
         elif len(alive) < len(refs):
             rtype = self._rtype(key)
             if rtype is not None:
                 self.objects.set_owner_references(rtype, obj, alive)
+
+    def _owner_exists(self, key: StorageKey, dependent: Obj, ref: dict[str, Any]) -> bool:
+        """Resolve an owner reference as the real collector does: by apiVersion/kind and
+        name, in the dependent's namespace (none for a cluster-scoped owner), then
+        compare uids. A reference to a kind nobody serves is kept (the real collector
+        retries it) rather than guessed to be gone."""
+        owner_type = self.registry.by_kind(str(ref.get("apiVersion", "")),
+                                           str(ref.get("kind", "")))
+        if owner_type is None:
+            log.warning("owner reference to %s %s %r: no served resource has that kind; "
+                        "keeping the dependent", ref.get("apiVersion"), ref.get("kind"),
+                        ref.get("name"))
+            return True
+        dependent_type = self._rtype(key)
+        if owner_type.namespaced and not (dependent_type and dependent_type.namespaced):
+            return False  # a cluster-scoped object cannot be owned by a namespaced one
+        namespace = dependent["metadata"].get("namespace", "") if owner_type.namespaced else ""
+        owner = self.store.get(owner_type.storage_key, namespace, str(ref.get("name", "")))
+        return owner is not None and owner["metadata"]["uid"] == ref.get("uid")
 
     def _orphan(self, owner_uid: str) -> None:
         found = self.store.by_uid(owner_uid)
@@ -213,3 +244,23 @@ class Controllers:
             crd = self.store.get(CRD_KEY, "", name)
             if crd is not None and CRD_CLEANUP in (crd["metadata"].get("finalizers") or ()):
                 self._drop_finalizer(CRD_KEY, crd, CRD_CLEANUP)
+
+    # RBAC
+
+    def _aggregate_cluster_roles(self, _changed: str) -> None:
+        """The clusterrole-aggregation controller: an aggregated ClusterRole's rules are
+        the union of the rules of the ClusterRoles its selectors match."""
+        rtype = self._rtype(CLUSTER_ROLES_KEY)
+        if rtype is None:
+            return
+        updates = rbac.aggregation_updates(self.store.items(CLUSTER_ROLES_KEY, None))
+        for name, rules in updates.items():
+            role = self.store.get(CLUSTER_ROLES_KEY, "", name)
+            if role is not None:
+                self.objects.set_field(rtype, role, "rules", rules)
+
+
+def _ending(task: asyncio.Task[None]) -> str:
+    if task.cancelled():
+        return "cancelled"
+    return repr(task.exception())

@@ -122,9 +122,15 @@ def bad_request(message: str) -> ApiError:
     return ApiError(400, message)
 
 
-def method_not_allowed(verb: str, resource: str) -> ApiError:
-    return ApiError(405, f"the server does not allow this method on the requested resource "
-                         f"({verb} {resource})")
+def method_not_allowed() -> ApiError:
+    """A verb the path does not serve, with the real server's generic message."""
+    return ApiError(405, "the server does not allow this method on the requested resource",
+                    details={})
+
+
+def resource_not_found() -> ApiError:
+    """A path that names nothing the server serves (as opposed to a missing object)."""
+    return ApiError(404, "the server could not find the requested resource", details={})
 
 
 def expired(message: str) -> ApiError:

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import binascii
 import json
 import logging
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 from aiohttp import web
 
-from kes.testing.apiserver import errors, protobuf, rbac, views, watch
+from kes.testing.apiserver import (
+    errors,
+    listing,
+    protobuf,
+    rbac,
+    response_warnings,
+    views,
+    watch,
+)
 from kes.testing.apiserver.auth import Authorization, Identities
+from kes.testing.apiserver.decoding import UnknownFields
 from kes.testing.apiserver.errors import ApiError
 from kes.testing.apiserver.instruments import Faults, Request, RequestLog
 from kes.testing.apiserver.objects import (
@@ -25,14 +30,10 @@ from kes.testing.apiserver.objects import (
     STRATEGIC_PATCH,
     Objects,
 )
+from kes.testing.apiserver.params import float_param, is_true, parse_rv
 from kes.testing.apiserver.rbac import UserInfo
 from kes.testing.apiserver.resources import Registry, ResourceType
 from kes.testing.apiserver.routing import Route, route
-from kes.testing.apiserver.selectors import (
-    SelectorError,
-    parse_field_selector,
-    parse_label_selector,
-)
 from kes.testing.apiserver.store import Obj, Store
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,6 @@ VERSION = {
     "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "n/a",
     "compiler": "n/a", "platform": "linux/amd64",
 }
-NOT_FOUND = "the server could not find the requested resource"
 DEFAULT_WATCH_TIMEOUT = 1800.0
 _REVIEWS = {"selfsubjectaccessreviews", "subjectaccessreviews"}
 
@@ -61,12 +61,6 @@ class Settings:
     open_watches: set[watch.WatchStream] = field(default_factory=set)
 
 
-@dataclass
-class _Listing:
-    items: list[Obj]
-    meta: dict[str, Any]
-
-
 class HttpApi:
     def __init__(self, store: Store, registry: Registry, objects: Objects,
                  identities: Identities, authorization: Authorization, requests: RequestLog,
@@ -82,6 +76,17 @@ class HttpApi:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         where = route(request.method, request.path, request.query)
+        with response_warnings.collecting() as warnings:
+            response, identity = await self._answer(request, where)
+        if not response.prepared:  # a watch stream is already under way
+            for text in warnings:
+                response.headers.add("Warning", response_warnings.header(text))
+            self._record(where, identity, response.status)
+        return response
+
+    async def _answer(self, request: web.Request,
+                      where: Route) -> tuple[web.StreamResponse, str]:
+        """The response and the identity it was answered for."""
         identity = "<unauthenticated>"
         try:
             user = self.identities.authenticate(request.headers.get("Authorization"))
@@ -91,7 +96,7 @@ class HttpApi:
                     user, request.headers.get("Impersonate-User", ""), groups)
             identity = user.name
             if self.faults.latency:
-                await asyncio.sleep(self.faults.latency)
+                await self.faults.sleep(self.faults.latency)
             injected = self.faults.take_failure(where.verb, where.counted_resource)
             if injected is not None:
                 raise ApiError(injected, f"injected fault: {where.verb} "
@@ -109,9 +114,7 @@ class HttpApi:
             response = json_response(exc.status(), exc.code)
             if exc.code == 429:
                 response.headers["Retry-After"] = "1"
-        if not response.prepared:
-            self._record(where, identity, response.status)
-        return response
+        return response, identity
 
     def _record(self, where: Route, identity: str, code: int) -> None:
         self.requests.record(Request(where.verb, where.counted_resource, identity, code,
@@ -123,7 +126,7 @@ class HttpApi:
         path = where.path.rstrip("/") or "/"
         parts = [p for p in path.split("/") if p]
         if where.verb not in ("get", "head"):
-            raise errors.method_not_allowed(where.verb, path)
+            raise errors.method_not_allowed()
         body: Any = None
         if path == "/version":
             body = VERSION
@@ -141,26 +144,22 @@ class HttpApi:
         elif path in ("/healthz", "/readyz", "/livez"):
             return web.Response(text="ok")
         if body is None:
-            raise ApiError(404, NOT_FOUND, details={})
+            raise errors.resource_not_found()
         return json_response(body)
 
     # resource URLs
 
     def _resource_type(self, where: Route) -> ResourceType:
         rtype = self.registry.lookup(where.group, where.version, where.resource)
-        if rtype is None or where.too_deep:
-            raise ApiError(404, NOT_FOUND, details={})
-        if where.subresource and where.subresource not in rtype.subresources():
-            raise ApiError(404, NOT_FOUND, details={})
-        if rtype.namespaced and where.name and where.namespace is None:
-            raise ApiError(404, NOT_FOUND, details={})
-        if not rtype.namespaced and where.namespace is not None and (
-                where.resource != "namespaces"):
-            raise ApiError(404, NOT_FOUND, details={})
+        if (rtype is None or where.too_deep
+                or (where.subresource and where.subresource not in rtype.subresources())
+                or (rtype.namespaced and where.name and where.namespace is None)
+                or (not rtype.namespaced and where.namespace is not None
+                    and where.resource != "namespaces")):
+            raise errors.resource_not_found()
         if where.verb not in rtype.verbs or (
                 where.verb == "create" and rtype.namespaced and where.namespace is None):
-            raise ApiError(405, "the server does not allow this method on the requested "
-                                "resource", details={})
+            raise errors.method_not_allowed()
         return rtype
 
     async def _resource(self, request: web.Request, where: Route,
@@ -177,8 +176,8 @@ class HttpApi:
                                                    query.get("includeObject", "")))
         if verb == "list":
             shape = views.negotiate(request.headers.get("Accept", ""))
-            listing = self._list(rtype, namespace, query)
-            return json_response(views.list_body(rtype, shape, listing.items, listing.meta,
+            page = listing.list_objects(self.store, rtype, namespace, query)
+            return json_response(views.list_body(rtype, shape, page.items, page.meta,
                                                  query.get("includeObject", "")))
         if verb == "watch":
             return await self._watch(request, where, rtype, namespace, user)
@@ -186,18 +185,21 @@ class HttpApi:
             body = await _json_body(request)
             if where.resource in _REVIEWS:
                 return json_response(self._review(rtype, body, user), 201)
-            obj = self.objects.create(rtype, namespace or "", body, dry_run)
+            unknown = UnknownFields(query.get("fieldValidation") or "Warn")
+            obj = self.objects.create(rtype, namespace or "", body, dry_run, unknown)
             return json_response(views.as_version(rtype, obj), 201)
         if verb == "update":
             body = await _json_body(request)
+            unknown = UnknownFields(query.get("fieldValidation") or "Warn")
             obj = self.objects.update(rtype, namespace or "", where.name, body,
-                                      where.subresource, dry_run)
+                                      where.subresource, dry_run, unknown)
             return json_response(views.as_version(rtype, obj))
         if verb == "patch":
             content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
             body = None if content_type == APPLY_PATCH else await _json_body(request)
+            unknown = UnknownFields(query.get("fieldValidation") or "Warn")
             obj = self.objects.patch(rtype, namespace or "", where.name, content_type, body,
-                                     where.subresource, dry_run)
+                                     where.subresource, dry_run, unknown)
             return json_response(views.as_version(rtype, obj))
         if verb == "delete":
             options = await _delete_options(request)
@@ -208,96 +210,31 @@ class HttpApi:
             return json_response(views.as_version(rtype, obj))
         if verb == "deletecollection":
             options = await _delete_options(request)
-            listing = self._list(rtype, namespace, query)
-            for obj in listing.items:
-                meta = obj["metadata"]
-                self.objects.delete(rtype, meta.get("namespace", ""), meta["name"], options,
-                                    dry_run)
-            return json_response(views.list_body(rtype, views.PLAIN, listing.items,
-                                                 listing.meta, ""))
-        raise ApiError(405, "the server does not allow this method on the requested resource")
+            page = listing.list_objects(self.store, rtype, namespace, query)
+            deleted = [self.objects.delete(rtype, obj["metadata"].get("namespace", ""),
+                                           obj["metadata"]["name"], options, dry_run)[0]
+                       for obj in page.items]
+            return json_response(views.list_body(rtype, views.PLAIN, deleted, page.meta, ""))
+        raise errors.method_not_allowed()
 
-    # list and watch
-
-    def _matcher(self, rtype: ResourceType, query: Any, name: str = "") -> Callable[[Obj], bool]:
-        try:
-            labels = parse_label_selector(query.get("labelSelector", ""))
-            field_text = query.get("fieldSelector", "")
-            if name:
-                field_text = ",".join(filter(None, [field_text, f"metadata.name={name}"]))
-            fields = parse_field_selector(field_text, rtype.supported_fields())
-        except SelectorError as exc:
-            raise errors.bad_request(str(exc)) from exc
-        label_text = query.get("labelSelector", "")
-        if not label_text and not field_text:
-            return lambda obj: True
-        if not field_text:
-            return lambda obj: labels.matches(obj["metadata"].get("labels") or {})
-        return lambda obj: labels.matches(obj["metadata"].get("labels") or {}) and (
-            fields.matches(rtype.selectable_fields(obj)))
-
-    def _list(self, rtype: ResourceType, namespace: str | None, query: Any) -> _Listing:
-        matches = self._matcher(rtype, query)
-        limit = max(_int_param(query, "limit"), 0)
-        list_rv = _list_rv(self.store, query)
-        start: tuple[str, str] | None = None
-        token = query.get("continue")
-        if token:
-            list_rv, start = _decode_continue(token)
-        source: Iterable[Obj] = self.objects.items(rtype, namespace)
-        if list_rv != self.store.rv:
-            snapshot = self.store.items_at(rtype.storage_key, namespace, list_rv)
-            if snapshot is None:
-                raise errors.expired(
-                    f"too old resource version: {list_rv} ({self.store.compacted_rv + 1})"
-                    if not token else
-                    "The provided continue parameter is too old to display a consistent list "
-                    "result. You can start a new list without the continue parameter.")
-            source = snapshot
-        # With a selector the real server reports no remainingItemCount, so a page can
-        # stop at the first match past the limit.
-        selective = bool(query.get("labelSelector") or query.get("fieldSelector"))
-        items: list[Obj] = []
-        more = 0
-        for obj in source:
-            if start is not None and _list_key(obj) <= start:
-                continue
-            if not matches(obj):
-                continue
-            if limit and len(items) >= limit:
-                more += 1
-                if selective:
-                    break
-                continue
-            items.append(obj)
-        meta: dict[str, Any] = {"resourceVersion": str(list_rv)}
-        if more:
-            meta["continue"] = _encode_continue(list_rv, _list_key(items[-1]))
-            if not selective:
-                meta["remainingItemCount"] = more
-        return _Listing(items, meta)
+    # watch
 
     async def _watch(self, request: web.Request, where: Route, rtype: ResourceType,
                      namespace: str | None, user: UserInfo) -> web.StreamResponse:
         query = request.query
         shape = views.negotiate(request.headers.get("Accept", ""))
-        matches = self._matcher(rtype, query, where.name)
-        timeout = _float_param(query, "timeoutSeconds") or DEFAULT_WATCH_TIMEOUT
-        bookmarks = _is_true(query.get("allowWatchBookmarks"))
+        matches = listing.matcher(rtype, query, where.name)
+        timeout = float_param(query, "timeoutSeconds") or DEFAULT_WATCH_TIMEOUT
+        bookmarks = is_true(query.get("allowWatchBookmarks"))
         rv_text = query.get("resourceVersion", "")
-        initial_events = _is_true(query.get("sendInitialEvents"))
-        if initial_events and (query.get("resourceVersionMatch") != "NotOlderThan"
-                               or not bookmarks):
-            raise errors.invalid("ListOptions", "meta.k8s.io", "", [errors.Cause(
-                "FieldValueForbidden", "Forbidden: sendInitialEvents requires "
-                "resourceVersionMatch=NotOlderThan and allowWatchBookmarks=true",
-                "sendInitialEvents")])
+        initial_events = is_true(query.get("sendInitialEvents"))
+        listing.validate_watch_options(query)
         since: int | None = None
         initial: list[Obj] | None = None
         if initial_events or rv_text in ("", "0"):
             initial = [obj for obj in self.objects.items(rtype, namespace) if matches(obj)]
         else:
-            since = _parse_rv(rv_text)
+            since = parse_rv(rv_text)
             if since > self.store.rv:
                 raise ApiError(504, f"Too large resource version: {since}, current: "
                                     f"{self.store.rv}", reason="Timeout")
@@ -378,7 +315,7 @@ async def _delete_options(request: web.Request) -> dict[str, Any]:
     if "propagationPolicy" in request.query:
         options["propagationPolicy"] = request.query["propagationPolicy"]
     if "orphanDependents" in request.query:
-        options["orphanDependents"] = _is_true(request.query["orphanDependents"])
+        options["orphanDependents"] = is_true(request.query["orphanDependents"])
     return options
 
 
@@ -389,61 +326,3 @@ def _dry_run(query: Any) -> bool:
             raise errors.bad_request(f"Invalid dryRun value: {value}; only All is supported")
     return bool(values)
 
-
-def _is_true(value: str | None) -> bool:
-    return value is not None and value.lower() in ("true", "1")
-
-
-def _int_param(query: Any, name: str) -> int:
-    text = query.get(name, "")
-    try:
-        return int(text) if text else 0
-    except ValueError as exc:
-        raise errors.bad_request(f"invalid {name} {text!r}: must be an integer") from exc
-
-
-def _float_param(query: Any, name: str) -> float:
-    text = query.get(name, "")
-    try:
-        return float(text) if text else 0.0
-    except ValueError as exc:
-        raise errors.bad_request(f"invalid {name} {text!r}: must be a number") from exc
-
-
-def _parse_rv(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError as exc:
-        raise errors.bad_request(f'invalid resource version "{text}"') from exc
-
-
-def _list_rv(store: Store, query: Any) -> int:
-    """The resourceVersion a list serves: the newest, or an older exact one that the
-    history can still rebuild; one newer than the store's cannot be served (yet)."""
-    text = query.get("resourceVersion", "")
-    if not text or text == "0":
-        return store.rv
-    rv = _parse_rv(text)
-    if rv > store.rv:
-        raise ApiError(504, f"Too large resource version: {rv}, current: {store.rv}",
-                       reason="Timeout")
-    return rv if query.get("resourceVersionMatch") == "Exact" else store.rv
-
-
-def _list_key(obj: Obj) -> tuple[str, str]:
-    meta = obj["metadata"]
-    return (meta.get("namespace", ""), meta["name"])
-
-
-def _encode_continue(rv: int, start: tuple[str, str]) -> str:
-    raw = json.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": list(start)}).encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def _decode_continue(token: str) -> tuple[int, tuple[str, str]]:
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token.encode()))
-        namespace, name = data["start"]
-        return int(data["rv"]), (str(namespace), str(name))
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-        raise errors.bad_request(f"continue key is not valid: {exc}") from exc

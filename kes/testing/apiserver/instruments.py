@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 
@@ -67,6 +69,8 @@ class Faults:
 
     def __init__(self) -> None:
         self.latency = 0.0
+        # how `latency` is waited out; a test may swap in a recorder instead of a clock
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         self._rules: list[_FailureRule] = []
         self._expiries: list[_FailureRule] = []
 

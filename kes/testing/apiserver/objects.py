@@ -11,6 +11,7 @@ from typing import Any
 
 from kes.testing.apiserver import errors, patch
 from kes.testing.apiserver.admission import admit, crd_status, validate_name
+from kes.testing.apiserver.decoding import UnknownFields, check_metadata_types
 from kes.testing.apiserver.errors import ApiError, Cause
 from kes.testing.apiserver.resources import CRD_KEY, NAMESPACES_KEY, Registry, ResourceType
 from kes.testing.apiserver.store import Obj, Store
@@ -20,6 +21,7 @@ FOREGROUND = "foregroundDeletion"
 CRD_CLEANUP = "customresourcecleanup.apiextensions.k8s.io"
 POLICIES = ("Orphan", "Background", "Foreground")
 _NAME_SUFFIX = "bcdfghjklmnpqrstvwxz2456789"
+_MAX_GENERATED_PREFIX = 63 - 5
 # Kinds whose delete answers with the deleted object rather than a Status.
 _RETURNS_DELETED = {("", "serviceaccounts")}
 
@@ -41,9 +43,28 @@ def _spec_view(obj: Obj, status_split: bool) -> Obj:
 
 def _held(rtype: ResourceType, obj: Obj) -> bool:
     """Whether finalizers (or a namespace's spec finalizers) still keep `obj` from going."""
-    if obj["metadata"].get("finalizers"):
-        return True
+    return bool(obj["metadata"].get("finalizers")) or _held_by_spec(rtype, obj)
+
+
+def _held_by_spec(rtype: ResourceType, obj: Obj) -> bool:
+    """A namespace's `spec.finalizers` (the namespace controller's) keep it from going."""
     return rtype.storage_key == NAMESPACES_KEY and bool((obj.get("spec") or {}).get("finalizers"))
+
+
+def _settled_crd_status(obj: Obj, old: Obj) -> dict[str, Any]:
+    """The CRD status after a write; an unchanged condition keeps its lastTransitionTime,
+    so a write that changes nothing else stays a no-op."""
+    status = crd_status(obj, now())
+    previous = {c.get("type"): c for c in (old.get("status") or {}).get("conditions") or ()}
+    status["conditions"] = [
+        previous[c["type"]] if _same_condition(previous.get(c["type"]), c) else c
+        for c in status["conditions"]]
+    return status
+
+
+def _same_condition(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
+    return old is not None and {k: v for k, v in old.items() if k != "lastTransitionTime"} == {
+        k: v for k, v in new.items() if k != "lastTransitionTime"}
 
 
 def _tracks_generation(rtype: ResourceType) -> bool:
@@ -70,15 +91,18 @@ class Objects:
 
     # create
 
-    def create(self, rtype: ResourceType, namespace: str, body: Any, dry_run: bool) -> Obj:
+    def create(self, rtype: ResourceType, namespace: str, body: Any, dry_run: bool,
+               unknown: UnknownFields | None = None) -> Obj:
         obj = self._check_body(rtype, namespace, body)
+        (unknown or UnknownFields("Ignore")).check(rtype, obj)
         meta = obj["metadata"]
         if not meta.get("name"):
             if not meta.get("generateName"):
                 raise errors.invalid(rtype.kind, rtype.group, "", [
                     Cause("FieldValueRequired", "Required value: name or generateName is "
                           "required", "metadata.name")])
-            meta["name"] = meta["generateName"] + "".join(
+            # as upstream's name generator: the prefix is cut to leave room for the suffix
+            meta["name"] = meta["generateName"][:_MAX_GENERATED_PREFIX] + "".join(
                 random.choice(_NAME_SUFFIX) for _ in range(5))
         name = meta["name"]
         if rtype.namespaced:
@@ -126,6 +150,7 @@ class Objects:
             meta = body["metadata"] = {}
         if not isinstance(meta, dict):
             raise errors.bad_request("metadata must be an object")
+        check_metadata_types(rtype, meta)
         if rtype.namespaced and meta.get("namespace") not in (None, "", namespace):
             raise errors.bad_request("the namespace of the provided object does not match the "
                                      "namespace sent on the request")
@@ -156,7 +181,7 @@ class Objects:
     # update and patch
 
     def update(self, rtype: ResourceType, namespace: str, name: str, body: Any,
-               subresource: str, dry_run: bool) -> Obj:
+               subresource: str, dry_run: bool, unknown: UnknownFields | None = None) -> Obj:
         old = self.get(rtype, namespace, name)
         obj = self._check_body(rtype, namespace, body)
         if obj["metadata"].get("name") != name:
@@ -166,10 +191,12 @@ class Objects:
             raise errors.invalid(rtype.kind, rtype.group, name, [Cause(
                 "FieldValueInvalid", "Invalid value: 0x0: must be specified for an update",
                 "metadata.resourceVersion")])
+        (unknown or UnknownFields("Ignore")).check(rtype, obj)
         return self._write(rtype, old, obj, subresource, dry_run)
 
     def patch(self, rtype: ResourceType, namespace: str, name: str, content_type: str,
-              body: Any, subresource: str, dry_run: bool) -> Obj:
+              body: Any, subresource: str, dry_run: bool,
+              unknown: UnknownFields | None = None) -> Obj:
         old = self.get(rtype, namespace, name)
         # the patch functions never mutate their inputs
         target = rtype.converter.from_storage(old) if rtype.converter else old
@@ -200,9 +227,12 @@ class Objects:
                                      "field": "patch"}]}) from exc
         if not isinstance(patched, dict):
             raise errors.bad_request("the patch did not produce an object")
-        patched.setdefault("metadata", {})
+        if not isinstance(patched.setdefault("metadata", {}), dict):
+            raise errors.bad_request("metadata must be an object")
+        check_metadata_types(rtype, patched["metadata"])
         if rtype.converter:
             patched = rtype.converter.to_storage(patched)
+        (unknown or UnknownFields("Ignore")).check(rtype, patched)
         return self._write(rtype, old, patched, subresource, dry_run)
 
     def _write(self, rtype: ResourceType, old: Obj, body: Obj, subresource: str,
@@ -226,7 +256,7 @@ class Objects:
             obj = copy.deepcopy(old)
             obj["spec"] = {"finalizers": list((body.get("spec") or {}).get("finalizers") or [])}
         elif subresource:
-            raise errors.method_not_allowed("update", f"{rtype.plural}/{subresource}")
+            raise errors.method_not_allowed()
         else:
             obj = body
             if rtype.storage_key == NAMESPACES_KEY:
@@ -247,6 +277,8 @@ class Objects:
         meta["name"] = name
         causes = admit(rtype, obj, old)
         meta = obj["metadata"]  # admission may have rebuilt the object
+        if rtype.storage_key == CRD_KEY and subresource != "status":
+            causes.extend(_crd_immutable(obj, old))
         if old_meta.get("deletionTimestamp"):
             added = set(meta.get("finalizers") or ()) - set(old_meta.get("finalizers") or ())
             if added:
@@ -256,8 +288,8 @@ class Objects:
         if causes:
             raise errors.invalid(rtype.kind, rtype.group, name, causes)
         if rtype.storage_key == CRD_KEY:
-            obj["status"] = crd_status(obj, now()) if subresource != "status" else obj.get(
-                "status", {})
+            obj["status"] = _settled_crd_status(obj, old) if subresource != "status" else (
+                obj.get("status", {}))
         if _tracks_generation(rtype) and _spec_view(obj, rtype.status_subresource) != _spec_view(
                 old, rtype.status_subresource):
             meta["generation"] = old_meta.get("generation", 0) + 1
@@ -287,23 +319,12 @@ class Objects:
                                   f"Precondition failed: ResourceVersion in precondition: "
                                   f"{preconditions['resourceVersion']}, ResourceVersion in object "
                                   f"meta: {old_meta['resourceVersion']}")
-        policy = options.get("propagationPolicy") or "Background"
-        if options.get("orphanDependents") is True:
-            policy = "Orphan"
-        if policy not in POLICIES:
-            raise errors.invalid("DeleteOptions", "", "", [Cause(
-                "FieldValueNotSupported", f'Unsupported value: "{policy}": supported values: '
-                '"Foreground", "Background", "Orphan"', "propagationPolicy")])
-        finalizers = [f for f in old_meta.get("finalizers") or () if f not in (ORPHAN, FOREGROUND)]
-        if policy == "Orphan":
-            finalizers.append(ORPHAN)
-        elif policy == "Foreground":
-            finalizers.append(FOREGROUND)
-        if not finalizers and not _held(rtype, dict(old, metadata={})):
+        finalizers = _deletion_finalizers(old_meta, options)
+        if not finalizers and not _held_by_spec(rtype, old):
             if dry_run:
                 return old, True
             return self._remove(rtype, old, copy.copy(old)), True
-        if old_meta.get("deletionTimestamp") and finalizers == old_meta.get("finalizers"):
+        if old_meta.get("deletionTimestamp") and finalizers == (old_meta.get("finalizers") or []):
             return old, False
         obj = copy.deepcopy(old)
         meta = obj["metadata"]
@@ -345,9 +366,42 @@ class Objects:
             meta.pop("ownerReferences", None)
         self._write(rtype, obj, dict(obj, metadata=meta), "", False)
 
+    def set_field(self, rtype: ResourceType, obj: Obj, field: str, value: Any) -> None:
+        self._write(rtype, obj, dict(obj, **{field: value}), "", False)
+
     def finish_namespace(self, obj: Obj) -> None:
         """The namespace controller's last step: drop the `kubernetes` spec finalizer."""
         rtype = self.registry.lookup("", "v1", "namespaces")
         assert rtype is not None
         self._write(rtype, obj, {"spec": {"finalizers": []}, "metadata": {}}, "finalize", False)
 
+
+
+def _deletion_finalizers(meta: dict[str, Any], options: dict[str, Any]) -> list[str]:
+    """The finalizers a delete leaves: a given policy replaces the garbage collector's
+    orphan/foreground finalizer; without one the existing ones stay, as on a real server."""
+    existing = list(meta.get("finalizers") or ())
+    policy = options.get("propagationPolicy")
+    if not policy and isinstance(options.get("orphanDependents"), bool):
+        policy = "Orphan" if options["orphanDependents"] else "Background"
+    if not policy:
+        return existing
+    if policy not in POLICIES:
+        raise errors.invalid("DeleteOptions", "", "", [Cause(
+            "FieldValueNotSupported", f'Unsupported value: "{policy}": supported values: '
+            '"Foreground", "Background", "Orphan"', "propagationPolicy")])
+    finalizers = [f for f in existing if f not in (ORPHAN, FOREGROUND)]
+    if policy == "Orphan":
+        finalizers.append(ORPHAN)
+    elif policy == "Foreground":
+        finalizers.append(FOREGROUND)
+    return finalizers
+
+
+def _crd_immutable(obj: Obj, old: Obj) -> list[Cause]:
+    """An established CRD's scope cannot change (its objects' paths depend on it)."""
+    scope = (obj.get("spec") or {}).get("scope")
+    if scope == (old.get("spec") or {}).get("scope"):
+        return []
+    return [Cause("FieldValueInvalid", f'Invalid value: "{scope}": field is immutable',
+                  "spec.scope")]

@@ -7,13 +7,14 @@ immutable index over one snapshot of them: build a new one whenever one changes
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from kes.testing.apiserver.selectors import (
     SelectorError,
     aggregate_messages,
+    go_quote,
     label_selector_from_match,
 )
 
@@ -77,8 +78,8 @@ def rule_allows(attrs: RequestAttributes, rule: Obj) -> bool:
     ):
         return False
     names = _strings(rule, "resourceNames")
-    # A rule naming resources only covers requests that carry one of those names;
-    # create, list, watch and deletecollection carry none.
+    # A rule naming resources only covers requests that carry one of those names; create
+    # and deletecollection carry none, list and watch only a `metadata.name=` field selector.
     return not names or attrs.name in names
 
 
@@ -188,35 +189,158 @@ class Authorizer:
             raise RoleRefError(f'{kind.lower()}.{RBAC_GROUP} "{name}" not found')
         return rules
 
+    def _bindings_of(self, user: UserInfo, namespace: str
+                     ) -> Iterator[tuple[str, Obj, Obj]]:
+        """(binding namespace, binding, matching subject) for every binding naming `user`:
+        the ClusterRoleBindings, then the RoleBindings of `namespace` if one is given."""
+        scopes: list[tuple[str, Sequence[Obj]]] = [("", self._cluster_bindings)]
+        if namespace:
+            scopes.append((namespace, self._bindings_by_namespace.get(namespace, [])))
+        for scope, bindings in scopes:
+            for binding in bindings:
+                subject = next((s for s in binding.get("subjects") or ()
+                                if _subject_applies(user, s, scope)), None)
+                if subject is not None:
+                    yield scope, binding, subject
+
     def authorize(self, user: UserInfo, attrs: RequestAttributes) -> Decision:
         if PRIVILEGED_GROUP in user.groups:
             return Decision(True, "")
         errors: list[str] = []
-        scopes: list[tuple[str, Sequence[Obj]]] = [("", self._cluster_bindings)]
-        if attrs.namespace:
-            scopes.append((attrs.namespace, self._bindings_by_namespace.get(attrs.namespace, [])))
-        for namespace, bindings in scopes:
-            binding_kind = "RoleBinding" if namespace else "ClusterRoleBinding"
-            for binding in bindings:
-                subject = next((s for s in binding.get("subjects") or ()
-                                if _subject_applies(user, s, namespace)), None)
-                if subject is None:
-                    continue
-                ref = binding.get("roleRef") or {}
-                ref_kind, ref_name = str(ref.get("kind", "")), str(ref.get("name", ""))
-                try:
-                    rules = self.rules(ref_kind, ref_name, namespace)
-                except RoleRefError as exc:
-                    errors.append(str(exc))
-                    continue
-                if any(rule_allows(attrs, rule) for rule in rules):
-                    name = str(_metadata(binding).get("name", ""))
-                    if namespace:
-                        name = f"{name}/{namespace}"
-                    return Decision(True, f'RBAC: allowed by {binding_kind} "{name}" of '
-                                          f'{ref_kind} "{ref_name}" to '
-                                          f"{_describe_subject(subject, namespace)}")
+        for namespace, binding, subject in self._bindings_of(user, attrs.namespace):
+            ref = binding.get("roleRef") or {}
+            ref_kind, ref_name = str(ref.get("kind", "")), str(ref.get("name", ""))
+            try:
+                rules = self.rules(ref_kind, ref_name, namespace)
+            except RoleRefError as exc:
+                errors.append(str(exc))
+                continue
+            if any(rule_allows(attrs, rule) for rule in rules):
+                binding_kind = "RoleBinding" if namespace else "ClusterRoleBinding"
+                name = str(_metadata(binding).get("name", ""))
+                if namespace:
+                    name = f"{name}/{namespace}"
+                return Decision(True, f'RBAC: allowed by {binding_kind} "{name}" of '
+                                      f'{ref_kind} "{ref_name}" to '
+                                      f"{_describe_subject(subject, namespace)}")
         return Decision(False, f"RBAC: {aggregate_messages(errors)}" if errors else "")
+
+    def rules_for(self, user: UserInfo, namespace: str) -> tuple[list[dict[str, Any]], list[str]]:
+        """Every rule bound to `user` cluster-wide and in `namespace` (the rule resolver's
+        RulesFor), and the errors of bindings whose role cannot be found."""
+        rules: list[dict[str, Any]] = []
+        errors: list[str] = []
+        for scope, binding, _ in self._bindings_of(user, namespace):
+            ref = binding.get("roleRef") or {}
+            try:
+                rules += self.rules(str(ref.get("kind", "")), str(ref.get("name", "")), scope)
+            except RoleRefError as exc:
+                errors.append(str(exc))
+        return rules, errors
+
+
+# --- privilege-escalation prevention (the RBAC registry's ConfirmNoEscalation) ---
+
+FULL_AUTHORITY: list[dict[str, Any]] = [
+    {"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]},
+    {"verbs": ["*"], "nonResourceURLs": ["*"]},
+]
+
+
+def _breakdown(rule: Obj) -> list[dict[str, list[str]]]:
+    """A rule as single-verb, single-resource, single-name rules (BreakdownRule)."""
+    verbs = _strings(rule, "verbs")
+    names: list[list[str]] = [[n] for n in _strings(rule, "resourceNames")] or [[]]
+    subrules: list[dict[str, list[str]]] = [
+        {"apiGroups": [group], "resources": [resource], "verbs": [verb], "resourceNames": name}
+        for group in _strings(rule, "apiGroups") for resource in _strings(rule, "resources")
+        for verb in verbs for name in names
+    ]
+    subrules += [{"nonResourceURLs": [url], "verbs": [verb]}
+                 for url in _strings(rule, "nonResourceURLs") for verb in verbs]
+    return subrules
+
+
+def _covers_all(owned: list[str], wanted: list[str]) -> bool:
+    return all(w in owned for w in wanted)
+
+
+def _resources_cover(owned: list[str], wanted: list[str]) -> bool:
+    if "*" in owned or _covers_all(owned, wanted):
+        return True
+    return all(
+        w in owned or ("/" in w and f"*/{w.split('/', 1)[1]}" in owned) for w in wanted)
+
+
+def _url_covers(owned: str, wanted: str) -> bool:
+    return owned == wanted or (owned.endswith("*") and wanted.startswith(owned.rstrip("*")))
+
+
+def _rule_covers(owner: Obj, sub: Mapping[str, list[str]]) -> bool:
+    owner_names = _strings(owner, "resourceNames")
+    sub_names = sub.get("resourceNames") or []
+    return (
+        ("*" in _strings(owner, "verbs") or _covers_all(_strings(owner, "verbs"), sub["verbs"]))
+        and ("*" in _strings(owner, "apiGroups")
+             or _covers_all(_strings(owner, "apiGroups"), sub.get("apiGroups") or []))
+        and _resources_cover(_strings(owner, "resources"), sub.get("resources") or [])
+        and all(any(_url_covers(o, w) for o in _strings(owner, "nonResourceURLs"))
+                for w in sub.get("nonResourceURLs") or [])
+        and (not owner_names if not sub_names else
+             not owner_names or _covers_all(owner_names, sub_names))
+    )
+
+
+def uncovered_rules(owner_rules: Sequence[Obj], rules: Sequence[Obj]
+                    ) -> list[dict[str, list[str]]]:
+    """The pieces of `rules` that no rule of `owner_rules` covers (rbac's Covers)."""
+    return [sub for rule in rules for sub in _breakdown(rule)
+            if not any(_rule_covers(owner, sub) for owner in owner_rules)]
+
+
+def _compact(rules: list[dict[str, list[str]]]) -> list[dict[str, list[str]]]:
+    """Merge the verbs of pieces on the same group, resource and name (CompactRules)."""
+    merged: dict[tuple[str, str, tuple[str, ...]], dict[str, list[str]]] = {}
+    compacted: list[dict[str, list[str]]] = []
+    for rule in rules:
+        if rule.get("nonResourceURLs"):
+            compacted.append(rule)
+            continue
+        key = (rule["apiGroups"][0], rule["resources"][0], tuple(rule["resourceNames"]))
+        if key in merged:
+            merged[key]["verbs"] += [v for v in rule["verbs"] if v not in merged[key]["verbs"]]
+        else:
+            merged[key] = {k: list(v) for k, v in rule.items()}
+    return compacted + list(merged.values())
+
+
+def _go_strings(values: Sequence[str]) -> str:
+    return "[" + " ".join(go_quote(v) for v in values) + "]"
+
+
+def compact_string(rule: Mapping[str, Sequence[str]]) -> str:
+    """A rule as escalation errors print it: `{APIGroups:[""], Resources:["secrets"], ...}`."""
+    parts = [f"{label}:{_go_strings(rule[field])}" for label, field in (
+        ("APIGroups", "apiGroups"), ("Resources", "resources"),
+        ("NonResourceURLs", "nonResourceURLs"), ("ResourceNames", "resourceNames"),
+        ("Verbs", "verbs")) if rule.get(field)]
+    return "{" + ", ".join(parts) + "}"
+
+
+def escalation(authorizer: Authorizer, user: UserInfo, namespace: str,
+               rules: Sequence[Obj]) -> str | None:
+    """Why `user` may not grant `rules` in `namespace` ("" = cluster-wide), or None when
+    every one of them is already held (ConfirmNoEscalation)."""
+    owned, errors = authorizer.rules_for(user, namespace)
+    missing = uncovered_rules(owned, rules)
+    if not missing:
+        return None
+    described = sorted({compact_string(rule) for rule in _compact(missing)})
+    message = (f"user {go_quote(user.name)} (groups={_go_strings(user.groups)}) is attempting "
+               f"to grant RBAC permissions not currently held:\n" + "\n".join(described))
+    if errors:
+        message += f"; resolution errors: [{' '.join(errors)}]"
+    return message
 
 
 class ReviewError(ValueError):
@@ -362,9 +486,33 @@ _ADMIN_RULES = [
 ]
 
 
+def aggregation_updates(cluster_roles: Iterable[Obj]) -> dict[str, list[dict[str, Any]]]:
+    """What the clusterrole-aggregation controller writes: by name, the rules of every
+    ClusterRole with an `aggregationRule` whose stored rules are not yet the union of the
+    ClusterRoles it selects."""
+    roles = list(cluster_roles)
+    resolved = aggregated_rules(roles)
+    updates = {}
+    for role in roles:
+        name = str(_metadata(role).get("name", ""))
+        if role.get("aggregationRule") and list(role.get("rules") or []) != resolved[name]:
+            updates[name] = resolved[name]
+    return updates
+
+
 def bootstrap_objects() -> list[dict[str, Any]]:
     """The ClusterRoles and ClusterRoleBindings a new cluster starts with that matter to
-    kes: cluster-admin, discovery, basic-user, public-info-viewer, admin/edit/view."""
+    kes: cluster-admin, discovery, basic-user, public-info-viewer, and admin/edit/view with
+    their aggregated rules filled in."""
+    objects = _bootstrap_objects()
+    updates = aggregation_updates(o for o in objects if o["kind"] == "ClusterRole")
+    for obj in objects:
+        if obj["kind"] == "ClusterRole" and obj["metadata"]["name"] in updates:
+            obj["rules"] = updates[obj["metadata"]["name"]]
+    return objects
+
+
+def _bootstrap_objects() -> list[dict[str, Any]]:
     return [
         _cluster_role("cluster-admin", [_rule(["*"], ["*"], ["*"]), _url_rule(["*"], ["*"])]),
         _cluster_role("system:discovery", [_url_rule(["get"], [

@@ -5,9 +5,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from kes.testing.apiserver.params import is_true
 from kes.testing.apiserver.rbac import RequestAttributes
+from kes.testing.apiserver.selectors import SelectorError, parse_field_selector
 
 _NAMESPACE_SUBRESOURCES = {"status", "finalize"}
+
+
+class _AnyField(frozenset[str]):
+    """Every field label: request info reads the selector before the resource is known."""
+
+    def __contains__(self, item: object) -> bool:
+        return True
 
 
 @dataclass(frozen=True)
@@ -24,6 +33,7 @@ class Route:
     subresource: str = ""
     namespace: str | None = None
     too_deep: bool = False
+    selected_name: str = ""  # a list or watch narrowed to one object by its field selector
 
     def attributes(self) -> RequestAttributes:
         return RequestAttributes(
@@ -31,7 +41,7 @@ class Route:
             api_group=self.group,
             resource=self.resource,
             subresource=self.subresource,
-            name=self.name,
+            name=self.name or self.selected_name,
             namespace=self.namespace or "",
             path=self.path,
             resource_request=self.resource_request,
@@ -45,8 +55,22 @@ class Route:
         return f"{self.resource}/{self.subresource}" if self.subresource else self.resource
 
 
-def _is_true(value: str | None) -> bool:
-    return value is not None and value.lower() in ("true", "1")
+def _is_path_segment(name: str) -> bool:
+    return name not in (".", "..") and "/" not in name and "%" not in name
+
+
+def _selected_name(field_selector: str) -> str:
+    """The name a `metadata.name=X` (or `==`) field selector pins a list or watch to, which
+    authorizes it as a request for that object (so `resourceNames` rules apply); "" if none.
+    An unparsable selector names nothing here; the list itself answers 400 for it."""
+    try:
+        selector = parse_field_selector(field_selector, _AnyField())
+    except SelectorError:
+        return ""
+    for term in selector.terms:
+        if term.field == "metadata.name" and not term.negated:
+            return term.value if _is_path_segment(term.value) else ""
+    return ""
 
 
 def route(method: str, path: str, query: Mapping[str, str]) -> Route:
@@ -69,9 +93,12 @@ def route(method: str, path: str, query: Mapping[str, str]) -> Route:
     resource = rest[0] if rest else ""
     name = rest[1] if len(rest) > 1 else ""
     subresource = rest[2] if len(rest) > 2 else ""
+    narrowed = ""
     if method in ("GET", "HEAD"):
         verb = "get" if name else "list"
-        if legacy_watch or _is_true(query.get("watch")):
+        if not name and not legacy_watch:
+            narrowed = _selected_name(query.get("fieldSelector", ""))
+        if legacy_watch or is_true(query.get("watch")):
             verb = "watch"
     else:
         verb = {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method, "")
@@ -81,5 +108,5 @@ def route(method: str, path: str, query: Mapping[str, str]) -> Route:
     return Route(
         verb=verb, path=path, resource_request=True, group=group, version=version,
         resource=resource, name=name, subresource=subresource, namespace=namespace,
-        too_deep=len(rest) > 3 or not resource,
+        too_deep=len(rest) > 3 or not resource, selected_name=narrowed,
     )

@@ -47,7 +47,7 @@ class ApiServer:
         self.store = Store(history)
         self.registry = Registry()
         self.objects = Objects(self.store, self.registry)
-        self.identities = Identities()
+        self.identities = Identities(store=self.store)
         self.authorization = Authorization(self.store, rbac)
         self.requests = RequestLog()
         self.faults = Faults()
@@ -163,13 +163,18 @@ class ApiServer:
 
     # instruments
 
-    def drop_watches(self) -> None:
-        """End every open watch now, as a restarting server or a dropped connection would."""
-        def close_all() -> None:
+    def drop_watches(self, *, abort: bool = False) -> None:
+        """End every open watch now: cleanly (the response completes, as when a server
+        ends a watch), or with `abort=True` by cutting the connection mid-stream, as a
+        crashed server or a broken network does."""
+        def end_all() -> None:
             for stream in list(self._settings.open_watches):
-                stream.close()
+                if abort:
+                    stream.abort()
+                else:
+                    stream.close()
 
-        self.call(close_all)
+        self.call(end_all)
 
     def open_watches(self) -> int:
         return self.call(lambda: len(self._settings.open_watches))
@@ -180,30 +185,32 @@ class ApiServer:
 
     # seeding
 
-    def load(self, objects: Iterable[Mapping[str, Any]]) -> None:
-        """Create objects (the `kubernetes:` seed section): namespaces and CRDs first."""
-        def order(obj: Mapping[str, Any]) -> int:
-            return {"Namespace": 0, "CustomResourceDefinition": 1}.get(obj.get("kind", ""), 2)
+    def load(self, objects: Iterable[Any]) -> None:
+        """Create objects (the `kubernetes:` seed section): namespaces and CRDs first.
+        A malformed entry raises `SeedError` naming its index before anything is created."""
+        entries = [_check_seed_entry(index, raw) for index, raw in enumerate(objects)]
+
+        def order(entry: tuple[int, Obj]) -> int:
+            return {"Namespace": 0, "CustomResourceDefinition": 1}.get(entry[1]["kind"], 2)
 
         def create_all() -> None:
-            for raw in sorted(objects, key=order):
-                self._load_one(copy.deepcopy(dict(raw)))
+            for index, obj in sorted(entries, key=order):
+                self._load_one(obj, f"seed object [{index}]")
 
         self.call(create_all)
 
-    def _load_one(self, obj: Obj) -> None:
-        api_version, kind = obj.get("apiVersion", ""), obj.get("kind", "")
-        name = (obj.get("metadata") or {}).get("name", "<unnamed>")
+    def _load_one(self, obj: Obj, where: str = "bootstrap object") -> None:
+        api_version, kind = obj["apiVersion"], obj["kind"]
+        name = obj["metadata"].get("name", "<unnamed>")
         rtype = self.registry.by_kind(api_version, kind)
         if rtype is None:
-            raise SeedError(f"seed object {kind} {name!r}: no resource serves "
+            raise SeedError(f"{where} {kind} {name!r}: no resource serves "
                             f"apiVersion {api_version!r} kind {kind!r}")
-        namespace = (obj.get("metadata") or {}).get("namespace") or (
-            "default" if rtype.namespaced else "")
+        namespace = obj["metadata"].get("namespace") or ("default" if rtype.namespaced else "")
         try:
             self.objects.create(rtype, namespace, obj, dry_run=False)
         except ApiError as exc:
-            raise SeedError(f"seed object {kind} {name!r}: {exc.message}") from exc
+            raise SeedError(f"{where} {kind} {name!r}: {exc.message}") from exc
 
     # internals
 
@@ -217,7 +224,7 @@ class ApiServer:
             self.objects.create(self._type("", "namespaces"), "", {"metadata": {"name": name}},
                                 dry_run=False)
         for obj in rbac.bootstrap_objects():
-            self._load_one(dict(obj))
+            self._load_one(copy.deepcopy(dict(obj)))
 
     def _serve_crds(self, event: Event) -> None:
         if event.key != CRD_KEY:
@@ -231,6 +238,27 @@ class ApiServer:
                     stream.close()
         else:
             self.registry.serve_crd(event.obj)
+
+
+def _check_seed_entry(index: int, raw: Any) -> tuple[int, Obj]:
+    """A deep copy of one seed entry once its shape is an object's: a mapping with string
+    `apiVersion` and `kind` and a mapping `metadata` with string name/namespace."""
+    where = f"seed object [{index}]"
+    if not isinstance(raw, Mapping):
+        raise SeedError(f"{where}: must be a mapping (a Kubernetes object), "
+                        f"not {type(raw).__name__}")
+    obj = copy.deepcopy(dict(raw))
+    for key in ("apiVersion", "kind"):
+        if not isinstance(obj.get(key), str) or not obj[key]:
+            raise SeedError(f"{where}: {key} must be a non-empty string")
+    metadata = obj.setdefault("metadata", {})
+    if not isinstance(metadata, dict):
+        raise SeedError(f"{where} {obj['kind']}: metadata must be a mapping, "
+                        f"not {type(metadata).__name__}")
+    for key in ("name", "namespace", "generateName"):
+        if key in metadata and not isinstance(metadata[key], str):
+            raise SeedError(f"{where} {obj['kind']}: metadata.{key} must be a string")
+    return index, obj
 
 
 def _ssl_context(certificate: certs.ServerCertificate) -> ssl.SSLContext:

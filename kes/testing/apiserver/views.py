@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -79,10 +79,13 @@ def object_body(rtype: ResourceType, shape: str, obj: Obj, include_object: str) 
 # Tables, as `kubectl get` prints them
 
 def human_age(timestamp: str | None) -> str:
+    """A timestamp's age as kubectl shows it (`45s`, `3m20s`, `5h`, `2d`)."""
     if not timestamp:
         return "<unknown>"
-    created = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").timestamp()
-    seconds = max(0, int(time.time() - created))
+    when = datetime.fromisoformat(timestamp)
+    if when.tzinfo is None:  # API timestamps are UTC, never the local time
+        when = when.replace(tzinfo=UTC)
+    seconds = max(0, int(time.time() - when.timestamp()))
     if seconds < 120:
         return f"{seconds}s"
     minutes = seconds // 60
@@ -119,41 +122,97 @@ def jsonpath_cell(path: str, obj: Obj, column_type: str) -> Any:
     return value
 
 
-def _builtin_columns(rtype: ResourceType) -> list[tuple[str, str, Any]]:
-    """(name, type, cell function) per column, for built-in kinds kubectl users know."""
-    def count(field: str) -> Any:
-        return lambda o: len(o.get(field) or {})
-
-    extra: dict[str, list[tuple[str, str, Any]]] = {
-        "secrets": [("Type", "string", lambda o: o.get("type", "")),
-                    ("Data", "string", count("data"))],
-        "configmaps": [("Data", "string", count("data"))],
-        "namespaces": [("Status", "string", lambda o: (o.get("status") or {}).get("phase"))],
-        "serviceaccounts": [("Secrets", "string", lambda o: len(o.get("secrets") or ()))],
-        "clusterrolebindings": [("Role", "string", lambda o: "{kind}/{name}".format(
-            **{"kind": "", "name": "", **(o.get("roleRef") or {})}))],
-        "rolebindings": [("Role", "string", lambda o: "{kind}/{name}".format(
-            **{"kind": "", "name": "", **(o.get("roleRef") or {})}))],
-    }
-    return extra.get(rtype.plural, []) + [
-        ("Age", "date", lambda o: human_age(o["metadata"].get("creationTimestamp")))]
+Cell = Callable[[Obj], Any]
+Column = tuple[dict[str, Any], Cell]
 
 
-def _columns(rtype: ResourceType) -> list[tuple[dict[str, Any], Any]]:
-    name_column = ({"name": "Name", "type": "string", "format": "name", "priority": 0,
-                    "description": "Name must be unique within a namespace."},
-                   lambda o: o["metadata"]["name"])
-    columns = [name_column]
-    if rtype.builtin or not rtype.printer_columns:
-        for title, kind, cell in _builtin_columns(rtype):
-            columns.append(({"name": title, "type": kind, "format": "", "priority": 0,
-                             "description": ""}, cell))
-        return columns
+def _column(name: str, cell: Cell, *, kind: str = "string", priority: int = 0,
+            form: str = "", description: str = "") -> Column:
+    return ({"name": name, "type": kind, "format": form, "priority": priority,
+             "description": description}, cell)
+
+
+def _count(field: str) -> Cell:
+    return lambda o: len(o.get(field) or {})
+
+
+def _role_ref(o: Obj) -> str:
+    ref = o.get("roleRef") or {}
+    return f"{ref.get('kind', '')}/{ref.get('name', '')}"
+
+
+def _event_first_seen(o: Obj) -> str:
+    return human_age(o.get("firstTimestamp") or o.get("eventTime"))
+
+
+def _event_last_seen(o: Obj) -> str:
+    series = o.get("series")
+    if series:
+        return human_age(series.get("lastObservedTime"))
+    last = human_age(o["lastTimestamp"]) if o.get("lastTimestamp") else _event_first_seen(o)
+    count = o.get("count") or 0
+    return f"{last} (x{count} over {_event_first_seen(o)})" if count > 1 else last
+
+
+def _event_object(o: Obj) -> str:
+    involved = o.get("involvedObject") or {}
+    kind = str(involved.get("kind", "")).lower()
+    return f"{kind}/{involved['name']}" if involved.get("name") else kind
+
+
+def _event_source(o: Obj) -> str:
+    source = o.get("source") or {}
+    component = source.get("component") or o.get("reportingComponent") or ""
+    host = source.get("host") or o.get("reportingInstance") or ""
+    return f"{component}, {host}" if component and host else component
+
+
+_NAME = _column("Name", lambda o: o["metadata"]["name"], form="name",
+                description="Name must be unique within a namespace.")
+_AGE = _column("Age", lambda o: human_age(o["metadata"].get("creationTimestamp")))
+
+# The columns of the real server's printers for the built-in kinds kubectl users know.
+_BUILTIN_COLUMNS: dict[str, list[Column]] = {
+    "secrets": [_NAME, _column("Type", lambda o: o.get("type", "")),
+                _column("Data", _count("data")), _AGE],
+    "configmaps": [_NAME, _column("Data", _count("data")), _AGE],
+    "namespaces": [_NAME, _column("Status", lambda o: (o.get("status") or {}).get("phase")),
+                   _AGE],
+    "serviceaccounts": [_NAME, _column("Secrets", _count("secrets")), _AGE],
+    "clusterrolebindings": [_NAME, _column("Role", _role_ref), _AGE],
+    "rolebindings": [_NAME, _column("Role", _role_ref), _AGE],
+    "leases": [_NAME, _column("Holder", lambda o: (o.get("spec") or {}).get(
+        "holderIdentity", "")), _AGE],
+    "customresourcedefinitions": [_NAME, _column(
+        "Created At", lambda o: o["metadata"].get("creationTimestamp"), kind="date")],
+    "events": [
+        _column("Last Seen", _event_last_seen),
+        _column("Type", lambda o: o.get("type", "")),
+        _column("Reason", lambda o: o.get("reason", "")),
+        _column("Object", _event_object),
+        _column("Subobject", lambda o: (o.get("involvedObject") or {}).get("fieldPath", ""),
+                priority=1),
+        _column("Source", _event_source, priority=1),
+        _column("Message", lambda o: str(o.get("message", "")).strip()),
+        _column("First Seen", _event_first_seen, priority=1),
+        _column("Count", lambda o: (o.get("series") or {}).get("count", o.get("count", 0)),
+                kind="integer", priority=1),
+        _column("Name", lambda o: o["metadata"]["name"], form="name", priority=1),
+    ],
+}
+
+
+def _columns(rtype: ResourceType) -> list[Column]:
+    if rtype.builtin:
+        return _BUILTIN_COLUMNS.get(rtype.plural, [_NAME, _AGE])
+    if not rtype.printer_columns:  # a CRD's default printer column
+        return [_NAME, _column("Age", _AGE[1], kind="date")]
+    columns = [_NAME]
     for spec in rtype.printer_columns:
-        definition = {"name": spec["name"], "type": spec.get("type", "string"),
-                      "format": spec.get("format", ""), "priority": spec.get("priority", 0),
-                      "description": spec.get("description", "")}
-        columns.append((definition, _printer_cell(spec["jsonPath"], spec.get("type", "string"))))
+        columns.append(_column(spec["name"], _printer_cell(spec["jsonPath"], spec.get(
+            "type", "string")), kind=spec.get("type", "string"), priority=spec.get(
+            "priority", 0), form=spec.get("format", ""), description=spec.get(
+            "description", "")))
     return columns
 
 

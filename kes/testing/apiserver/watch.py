@@ -27,6 +27,7 @@ class WatchStream:
         self.include_object = include_object
         self.matches = matches
         self.queue: asyncio.Queue[tuple[str, Obj] | None] = asyncio.Queue()
+        self.transport: asyncio.Transport | None = None
 
     def offer(self, event: Event) -> None:
         change = self.translate(event)
@@ -42,10 +43,17 @@ class WatchStream:
             if now_in and not was_in:
                 return ("ADDED", event.obj)
             if was_in and not now_in:
-                return ("DELETED", event.obj)
+                return ("DELETED", _left_selection(event))
         return (event.type, event.obj) if now_in else None
 
     def close(self) -> None:
+        """End the stream cleanly: the last chunk is written and the response completes."""
+        self.queue.put_nowait(None)
+
+    def abort(self) -> None:
+        """Cut the connection mid-stream, as a crashed server or a broken network would."""
+        if self.transport is not None:
+            self.transport.abort()
         self.queue.put_nowait(None)
 
     def line(self, event_type: str, obj: Obj) -> bytes:
@@ -63,6 +71,14 @@ class WatchStream:
         body = {"kind": kind, "apiVersion": api_version, "metadata": meta}
         return json.dumps({"type": "BOOKMARK", "object": body},
                           separators=(",", ":")).encode() + b"\n"
+
+
+def _left_selection(event: Event) -> Obj:
+    """What the real watch cache sends for an object leaving a filtered watch: its
+    previous state (the last one the watcher was entitled to) at the new resourceVersion."""
+    assert event.old is not None
+    meta = dict(event.old["metadata"], resourceVersion=event.obj["metadata"]["resourceVersion"])
+    return dict(event.old, metadata=meta)
 
 
 def error_line(error: errors.ApiError) -> bytes:
@@ -113,6 +129,7 @@ async def serve(
                     if change is not None:
                         backlog.append(stream.line(*change))
         if not expire_now:
+            stream.transport = request.transport
             store.subscribe(key, stream)
             on_open(stream)
     loop = asyncio.get_running_loop()
