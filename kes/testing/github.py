@@ -25,6 +25,7 @@ from urllib.parse import urlencode
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 from yarl import URL
 
+from kes.testing.seed import SeedError
 from kes.testing.serving import BackgroundLoop
 
 DOCS = "https://docs.github.com/rest"
@@ -109,10 +110,6 @@ class _Fault:
 class _Token:
     user: str
     scopes: tuple[str, ...]
-
-
-class SeedError(ValueError):
-    """A `github:` seed entry that cannot be loaded; names the section, entry and field."""
 
 
 class GitHubError(Exception):

@@ -21,6 +21,7 @@ import yaml
 from kes.testing.apiserver import ApiServer
 from kes.testing.github import GITHUB_FLAG_USER, GitHubEmulator
 from kes.testing.gsm import SecretManagerEmulator
+from kes.testing.seed import SeedError
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ async def launch_kubernetes(options: LaunchOptions, seed: Any) -> Running:
     server = ApiServer(tls=True, rbac=options.rbac)
     if seed is not None:
         if not isinstance(seed, list):
-            raise ValueError("the seed section must be a list of Kubernetes objects")
+            raise SeedError("the seed section must be a list of Kubernetes objects")
         server.load(seed)
     await server.start(options.host, options.apiserver_port)
     path = options.kubeconfig_out or str(Path(tempfile.mkdtemp(prefix="kes-")) / "kubeconfig")

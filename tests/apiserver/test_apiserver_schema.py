@@ -3,11 +3,11 @@ from typing import Any
 
 import pytest
 
+from kes.testing.apiserver.errors import Cause, invalid
 from kes.testing.apiserver.schema import (
     FieldError,
     UnsupportedSchema,
     apply_defaults,
-    format_invalid_message,
     prune,
     unknown_fields,
     validate,
@@ -224,13 +224,15 @@ def test_cel_rules_are_refused_loudly() -> None:
 
 
 def test_invalid_message_lists_errors_like_the_server() -> None:
-    errors = validate(EXTERNAL_SECRET, external_secret(data=[{}]))
-    assert format_invalid_message("ExternalSecret.kubernetes-client.io", "x", errors) == (
+    causes = [Cause(e.reason, e.message, e.path)
+              for e in validate(EXTERNAL_SECRET, external_secret(data=[{}]))]
+    group = "kubernetes-client.io"
+    assert invalid("ExternalSecret", group, "x", causes).message == (
         'ExternalSecret.kubernetes-client.io "x" is invalid: '
         "[spec.data[0].key: Required value, spec.data[0].name: Required value]")
-    assert format_invalid_message("ExternalSecret.kubernetes-client.io", "x", errors[:1]) == (
+    assert invalid("ExternalSecret", group, "x", causes[:1]).message == (
         'ExternalSecret.kubernetes-client.io "x" is invalid: spec.data[0].key: Required value')
-    assert format_invalid_message("Foo.example.com", "y", errors[:1] * 2).endswith(
+    assert invalid("Foo", "example.com", "y", causes[:1] * 2).message.endswith(
         '"y" is invalid: spec.data[0].key: Required value')
 
 

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kes.testing.apiserver.selectors import aggregate_messages
+
 _REASON_BY_CODE = {
     400: "BadRequest",
     401: "Unauthorized",
@@ -108,8 +110,9 @@ STALE = ("the object has been modified; please apply your changes to the latest 
 
 def invalid(kind: str, group: str, name: str, causes: Sequence[Cause]) -> ApiError:
     """422 with the real server's message: `Kind.group "name" is invalid: field: why, ...`."""
-    texts = [f"{c.field}: {c.message}" if c.field else c.message for c in causes]
-    summary = texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
+    summary = aggregate_messages(
+        [f"{c.field}: {c.message}" if c.field else c.message for c in causes]
+    )
     details = _details(name, group, kind)
     details["causes"] = [
         {"reason": c.reason, "message": c.message, "field": c.field} for c in causes

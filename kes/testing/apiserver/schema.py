@@ -22,7 +22,7 @@ from datetime import date, datetime
 from typing import Any
 
 from kes.testing.apiserver.patch import json_equal
-from kes.testing.apiserver.selectors import aggregate_messages, go_quote
+from kes.testing.apiserver.selectors import go_quote
 
 Schema = Mapping[str, Any]
 
@@ -535,15 +535,6 @@ def _list_type_errors(schema: Schema, value: list[Any], path: str) -> list[Field
                                          f"Duplicate value: {_go_gostring(key)}", key))
             seen.append(key)
     return errors
-
-
-def format_invalid_message(kind: str, name: str, errors: Sequence[FieldError]) -> str:
-    """The Status message of a 422: `Kind.group "name" is invalid: [a: why, b: why]`.
-
-    `kind` is the qualified kind (`ExternalSecret.kubernetes-client.io`); repeated
-    messages are shown once, as Go's error aggregate does.
-    """
-    return f'{kind} "{name}" is invalid: {aggregate_messages([str(e) for e in errors])}'
 
 
 # --- pruning ---

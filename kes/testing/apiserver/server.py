@@ -23,15 +23,12 @@ from kes.testing.apiserver.instruments import Faults, RequestLog
 from kes.testing.apiserver.objects import Objects
 from kes.testing.apiserver.resources import CRD_KEY, Registry, ResourceType
 from kes.testing.apiserver.store import Event, Obj, Store
+from kes.testing.seed import SeedError
 from kes.testing.serving import BackgroundLoop
 
 T = TypeVar("T")
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 MAX_REQUEST_BYTES = 3 * 1024 * 1024
-
-
-class SeedError(ValueError):
-    """A seed object the server cannot load; names the object and why."""
 
 
 class ApiServer:

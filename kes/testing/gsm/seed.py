@@ -31,11 +31,7 @@ from typing import Any
 from kes.testing.gsm.iam import Iam, check_role
 from kes.testing.gsm.rpc import RpcError
 from kes.testing.gsm.store import SecretPb, SecretStore, State, parse_secret_name
-
-
-class SeedError(ValueError):
-    """A seed file entry that cannot be loaded; names the entry and the field."""
-
+from kes.testing.seed import SeedError
 
 _SECTION = "secretmanager"
 _SECRET_KEYS = {"name", "labels", "topics", "aliases", "versions"}
