@@ -13,7 +13,7 @@ Subparsers = argparse._SubParsersAction  # the type argparse gives add_subparser
 def _add_emulate(sub: Subparsers) -> None:
     p = sub.add_parser(
         "emulate",
-        help="run the local emulators until interrupted",
+        help="run the emulated Kubernetes API server, Secret Manager and GitHub",
         description="Start the emulated services on local ports, print their endpoints and "
         "the environment to export, and serve until interrupted.",
     )
@@ -24,7 +24,8 @@ def _add_emulate(sub: Subparsers) -> None:
     )
     p.add_argument(
         "--seed", metavar="PATH",
-        help="YAML file of secrets and versions to load into the emulators at start",
+        help="YAML file with a section per emulator (secretmanager, kubernetes, github) "
+        "to load at start",
     )
     p.add_argument(
         "--gsm-notify-url", metavar="URL",
@@ -218,11 +219,11 @@ def _run_hmac(args: argparse.Namespace) -> int:
 
 
 SUBCOMMANDS: list[Callable[[Subparsers], None]] = [
-    _add_emulate,
-    _add_demo,
     _add_controller,
     _add_render,
     _add_hmac,
+    _add_emulate,
+    _add_demo,
 ]
 
 
