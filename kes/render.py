@@ -28,6 +28,8 @@ from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
 
 from kes.errors import ObjectFieldError
 from kes.spec import (
+    KIND,
+    MAX_VALUE_BYTES,
     DataFromItem,
     DataItem,
     ExternalSecretSpec,
@@ -45,7 +47,7 @@ class RenderError(ObjectFieldError):
     """Payloads that do not fit the spec; ``key`` is the Secret Manager key or, for a
     template fault, the Secret (or label/annotation) key."""
 
-    kind = "ExternalSecret"
+    kind = KIND
 
     def __init__(self, object_ref: str, key: str, field: str, message: str) -> None:
         super().__init__(object_ref, field, message)
@@ -84,6 +86,7 @@ def render_secret(
     data.update(generated)
     for key, text in template.string_data.items():
         data[key] = _render(object_ref, key, text, context).encode()
+    _check_type_keys(object_ref, template.type, data)
     return DesiredSecret(
         name=name,
         namespace=namespace,
@@ -94,6 +97,48 @@ def render_secret(
                      for key, text in template.annotations.items()},
         data=data,
     )
+
+
+# ---- Secret types -------------------------------------------------------------
+
+
+# Keys the API server requires of each built-in Secret type (ValidateSecret): a
+# Secret without them would be rejected on every write.
+_REQUIRED_KEYS = {
+    "kubernetes.io/tls": ("tls.crt", "tls.key"),
+    "kubernetes.io/dockerconfigjson": (".dockerconfigjson",),
+    "kubernetes.io/dockercfg": (".dockercfg",),
+}
+_ONE_OF_KEYS = {"kubernetes.io/basic-auth": ("username", "password")}
+_NON_EMPTY_KEYS = {"kubernetes.io/ssh-auth": "ssh-privatekey"}
+# Keys whose value must decode as a JSON object (or null), as Go's json.Unmarshal into a map.
+_JSON_OBJECT_KEYS = {
+    "kubernetes.io/dockerconfigjson": ".dockerconfigjson",
+    "kubernetes.io/dockercfg": ".dockercfg",
+}
+
+
+def _check_type_keys(object_ref: str, secret_type: str, data: Mapping[str, bytes]) -> None:
+    """Refuse a Secret the API server would reject for its type; never quotes a value."""
+    def fault(key: str, message: str) -> RenderError:
+        return RenderError(object_ref, key, "spec.template.type",
+                           f"{secret_type} Secrets {message}")
+
+    for key in _REQUIRED_KEYS.get(secret_type, ()):
+        if key not in data:
+            raise fault(key, f"need the key {key}")
+    one_of = _ONE_OF_KEYS.get(secret_type)
+    if one_of and not data.keys() & set(one_of):
+        raise fault(one_of[0], f"need the key {' or '.join(one_of)}")
+    non_empty = _NON_EMPTY_KEYS.get(secret_type)
+    if non_empty is not None and not data.get(non_empty):
+        raise fault(non_empty, f"need the key {non_empty}, not empty")
+    json_key = _JSON_OBJECT_KEYS.get(secret_type)
+    if json_key is not None:
+        what = f"need {json_key} to be a JSON object"
+        document = _json(data[json_key], lambda why: fault(json_key, f"{what}; it is {why}"))
+        if document is not None and not isinstance(document, dict):
+            raise fault(json_key, f"{what}; it is a JSON {_json_kind(document)}")
 
 
 # ---- values from payloads ------------------------------------------------------
@@ -218,14 +263,21 @@ def _base64(object_ref: str, key: str, field: str, value: bytes, message: str) -
 
 
 class _TextValues(Mapping[str, str]):
-    """``data`` in templates: each generated value as text."""
+    """``data`` in templates: each generated value as text, converted once however
+    often a template reads it (a loop may read a large value many times)."""
 
     def __init__(self, values: Mapping[str, bytes]) -> None:
         self._values = values
+        self._texts: dict[str, str] = {}
 
     def __getitem__(self, key: str) -> str:
+        if key not in self._texts:
+            self._texts[key] = self._text(key, self._values[key])
+        return self._texts[key]
+
+    def _text(self, key: str, value: bytes) -> str:
         try:
-            return self._values[key].decode()
+            return value.decode()
         except UnicodeDecodeError:
             raise TemplateValueError(
                 f"data[{key!r}] is not UTF-8 text; use data_b64[{key!r}]"
@@ -241,14 +293,14 @@ class _TextValues(Mapping[str, str]):
 class _Base64Values(_TextValues):
     """``data_b64`` in templates: each generated value's exact bytes as base64."""
 
-    def __getitem__(self, key: str) -> str:
-        return base64.b64encode(self._values[key]).decode("ascii")
+    def _text(self, key: str, value: bytes) -> str:
+        return base64.b64encode(value).decode("ascii")
 
 
 def _render(object_ref: str, key: str, text: TemplateText, context: Mapping[str, Any]) -> str:
     """Render one template string; the error names the fault, never a value."""
     try:
-        return text.compiled.render(context)
+        rendered = text.render(context)
     except TemplateValueError as exc:
         problem = str(exc)
     except jinja2.UndefinedError:
@@ -258,6 +310,10 @@ def _render(object_ref: str, key: str, text: TemplateText, context: Mapping[str,
         problem = "does something the template sandbox forbids"
     except Exception as exc:  # any fault in a user's template; its text may quote values
         problem = f"failed with {type(exc).__name__}"
+    else:
+        if len(rendered.encode()) <= MAX_VALUE_BYTES:
+            return rendered
+        problem = f"rendered a value over the limit of {MAX_VALUE_BYTES} bytes"
     raise RenderError(object_ref, key, text.field, f"template {problem}")
 
 

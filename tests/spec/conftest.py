@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,23 @@ from kes.render import DesiredSecret, RenderError, render_secret
 from kes.spec import ExternalSecretSpec, SpecError, parse_external_secret
 
 Manifest = dict[str, Any]
+
+# examples/emulator-seed.yaml seeds `kes emulate`; every other example is an ExternalSecret.
+EXAMPLES = sorted(
+    path for path in (Path(__file__).resolve().parents[2] / "examples").glob("*.yaml")
+    if path.name != "emulator-seed.yaml"
+)
+
+
+@pytest.fixture
+def examples() -> list[Path]:
+    return EXAMPLES
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test taking ``example`` runs once per ExternalSecret in examples/."""
+    if "example" in metafunc.fixturenames:
+        metafunc.parametrize("example", EXAMPLES, ids=[path.name for path in EXAMPLES])
 
 
 def manifest(spec: dict[str, Any] | None = None, **fields: Any) -> Manifest:

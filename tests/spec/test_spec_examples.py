@@ -5,13 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from kes.spec import parse_external_secret
-
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -21,13 +17,12 @@ def load(path: Path) -> dict[str, Any]:
     return document
 
 
-def test_there_are_examples() -> None:
-    assert len(EXAMPLES) >= 10
+def test_there_are_examples(examples: list[Path]) -> None:
+    assert len(examples) >= 10
 
 
-@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
-def test_example_parses(path: Path) -> None:
-    manifest = load(path)
+def test_example_parses(example: Path) -> None:
+    manifest = load(example)
     assert (manifest["apiVersion"], manifest["kind"]) == ("kubernetes-client.io/v1",
                                                           "ExternalSecret")
     assert parse_external_secret(manifest, "demo-project").refs()

@@ -106,8 +106,21 @@ def test_refresh_interval_rejects_non_durations(fails: Fails, text: str) -> None
     assert error.field == "spec.refreshInterval"
 
 
-def test_refresh_interval_must_be_a_string(fails: Fails) -> None:
-    assert str(fails(refreshInterval=30)) == (
+def test_refresh_interval_may_be_a_bare_zero(parse: Parse) -> None:
+    assert parse(refreshInterval=0).refresh_interval == 0.0
+
+
+@pytest.mark.parametrize("number", [30, 1, -5])
+def test_refresh_interval_other_bare_numbers_need_a_unit(fails: Fails, number: int) -> None:
+    assert str(fails(refreshInterval=number)) == (
+        f"ExternalSecret ns/es: spec.refreshInterval: {number} needs a unit, such as "
+        f"{number}s or {number}m (a bare number may only be 0, to sync once)"
+    )
+
+
+@pytest.mark.parametrize("value", [True, 1.5, ["30s"]])
+def test_refresh_interval_must_be_a_string_or_zero(fails: Fails, value: object) -> None:
+    assert str(fails(refreshInterval=value)) == (
         "ExternalSecret ns/es: spec.refreshInterval: must be a string"
     )
 

@@ -52,7 +52,7 @@ def test_syntax_errors_are_caught_at_parse_time(fails: Fails, source: str, messa
 def test_templates_compile_once_at_parse_time(parse: Parse) -> None:
     text = parse(template={"stringData": {"k": "{{ data.n | b64enc }}"}}).template.string_data["k"]
     assert text.source == "{{ data.n | b64enc }}"
-    assert text.compiled.render(data={"n": "x"}) == "eA=="
+    assert text.render({"data": {"n": "x"}}) == "eA=="
 
 
 def test_equal_template_texts_share_one_compiled_template(parse: Parse) -> None:
