@@ -20,6 +20,7 @@ from kes.spec import ExternalSecretSpec, parse_external_secret
 REQUESTED_AT_ANNOTATION = "externalsecrets.kubernetes-client.io/requested-at"
 
 Key = tuple[str, str]
+"""(namespace, name) of an ExternalSecret."""
 
 
 class Change(Enum):
@@ -39,7 +40,9 @@ class Tracked:
     error: KesError | None
     """Why the spec could not be parsed; the message names the field."""
     status: dict[str, Any] = field(default_factory=dict)
-    """The status last written or seen; newest wins."""
+    """The status kes last wrote or a watch event last carried, whichever came later;
+    a late echo of an older write can replace a newer one, which costs at most one
+    redundant status patch."""
 
     @property
     def key(self) -> Key:

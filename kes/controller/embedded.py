@@ -1,7 +1,9 @@
 """Run a controller on a loop of its own, for synchronous callers (tests, benchmarks, demo).
 
 The controller is the real one (kopf watches, the official client, the GSM
-gateway); only the process around it differs from `kes controller`.
+gateway); only the process around it differs from `kes controller`. The loop's
+thread is kept here rather than borrowed from kes.testing, which the controller
+must not depend on.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import math
+import threading
 from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any, TypeVar
@@ -19,7 +22,6 @@ from kes.controller.metrics import ControllerMetrics
 from kes.controller.poller import CycleReport
 from kes.controller.settings import ControllerSettings
 from kes.gsm import RetryPolicy, SecretManager
-from kes.testing.serving import BackgroundLoop
 
 T = TypeVar("T")
 
@@ -34,7 +36,11 @@ class BackgroundController:
         gsm_host: str,
         retry: RetryPolicy,
     ) -> None:
-        self._loop = BackgroundLoop("kes-controller")
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="kes-controller", daemon=True
+        )
+        self._thread.start()
         self.metrics = ControllerMetrics()
         cluster = load_cluster(kubeconfig)
 
@@ -44,12 +50,15 @@ class BackgroundController:
             )
             return Controller(settings, cluster, gsm, self.metrics), asyncio.Event(), gsm
 
-        self.controller, self._stop, self._gsm = self._loop.run(build())
+        self.controller, self._stop, self._gsm = self._on_loop(build())
         self._running: concurrent.futures.Future[bool] | None = None
+
+    def _on_loop(self, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
     def run(self, make: Callable[[], Coroutine[Any, Any, T]], timeout: float = 60.0) -> T:
         """Run a coroutine on the controller's loop (its state is single-threaded)."""
-        return self._loop.run(make(), timeout)
+        return self._on_loop(make(), timeout)
 
     def read(self, fn: Callable[[], T]) -> T:
         """Evaluate `fn` on the controller's loop, between its steps."""
@@ -57,7 +66,7 @@ class BackgroundController:
         async def call() -> T:
             return fn()
 
-        return self._loop.run(call())
+        return self._on_loop(call())
 
     def full_cycle(self) -> CycleReport:
         """One cycle with every polled version due at once: the worst-case burst."""
@@ -65,12 +74,12 @@ class BackgroundController:
 
     def start(self) -> None:
         self._running = asyncio.run_coroutine_threadsafe(
-            self.controller.run(self._stop), self._loop.loop
+            self.controller.run(self._stop), self._loop
         )
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Ask for a graceful stop and wait for it; the result of Controller.run."""
-        self._loop.loop.call_soon_threadsafe(self._stop.set)
+        self._loop.call_soon_threadsafe(self._stop.set)
         assert self._running is not None
         return self._running.result(timeout)
 
@@ -81,7 +90,9 @@ class BackgroundController:
     def close(self) -> None:
         if self.running:
             self.stop()
-        self._loop.run(self._gsm.close())
+        self._on_loop(self._gsm.close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
         self._loop.close()
 
     def __enter__(self) -> BackgroundController:

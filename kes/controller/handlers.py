@@ -12,11 +12,11 @@ from typing import Any
 import kopf
 
 from kes.controller.cache import Change, ClusterCache, key_of, owner_key
-from kes.controller.manifest import MANAGED_BY, MANAGED_BY_LABEL, data_drifted
+from kes.controller.manifest import data_drifted
 from kes.controller.poller import Poller
 from kes.controller.settings import ControllerSettings
+from kes.spec import GROUP, PLURAL, VERSION
 
-GROUP, VERSION, PLURAL = "kubernetes-client.io", "v1", "externalsecrets"
 PERMISSION_ANNOTATIONS_PREFIX = "externalsecrets.kubernetes-client.io/"
 
 
@@ -39,6 +39,8 @@ class EventHandlers:
             self._poller.forget(key_of(obj))
 
     def secret(self, event_type: str | None, obj: dict[str, Any]) -> None:
+        # DELETED also arrives when a Secret leaves the label selector (someone removed
+        # the managed-by label): either way the Secret kes wrote is gone from its view.
         deleted = event_type == "DELETED"
         if deleted:
             self._cache.remove_secret(obj)
@@ -76,18 +78,23 @@ def build_registry(
 ) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
+    # `async def`: kopf runs plain functions in a thread pool, and the cache and the
+    # poller's wake-up event belong to the event loop.
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
-    def on_externalsecret(event: kopf.RawEvent, **_: Any) -> None:
+    async def on_externalsecret(event: kopf.RawEvent, **_: Any) -> None:
         handlers.externalsecret(event.get("type"), dict(event["object"]))
 
-    @kopf.on.event("", "v1", "secrets", labels={MANAGED_BY_LABEL: MANAGED_BY}, registry=registry)
-    def on_secret(event: kopf.RawEvent, **_: Any) -> None:
+    # No `labels=` filter: the server-side selector (kopf settings) already narrows the
+    # watch, and a client-side filter would drop the DELETED event of a Secret whose
+    # managed-by label was removed, leaving the cache stale and the label unrepaired.
+    @kopf.on.event("", "v1", "secrets", registry=registry)
+    async def on_secret(event: kopf.RawEvent, **_: Any) -> None:
         handlers.secret(event.get("type"), dict(event["object"]))
 
     if settings.enforce_namespace_annotations:
 
         @kopf.on.event("", "v1", "namespaces", registry=registry)
-        def on_namespace(type: str | None, body: kopf.Body, **_: Any) -> None:
+        async def on_namespace(type: str | None, body: kopf.Body, **_: Any) -> None:
             handlers.namespace(type, dict(body))
 
     kopf.on.login(registry=registry)(login)

@@ -1,9 +1,12 @@
 """Leader election on a coordination.k8s.io/v1 Lease: one replica syncs, others wait.
 
 KES had none, so two replicas double-polled and fought (#633, #727). A standby
-takes the Lease once its holder stops renewing for `lease_duration`; a leader
-that cannot renew within `renew_deadline` stops (and is restarted) rather than
-risk two writers. A clean stop releases the Lease so a standby takes over at once.
+takes the Lease once it has seen the holder's record unchanged for `lease_duration`
+by its own clock (as client-go does: the replicas' clocks are never compared); a
+leader that cannot renew within `renew_deadline` (each renewal is cut off at that
+deadline) stops and is restarted. With renew_deadline < lease_duration the leader
+stops before a standby may take over. A clean stop releases the Lease so a standby
+takes over at once.
 """
 
 from __future__ import annotations
@@ -11,32 +14,23 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
+import urllib3
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
-log = logging.getLogger("kes.controller.leader")
+from kes.controller.writer import REQUEST_TIMEOUT, RequestCounter
 
-WriteCounter = Callable[[str, str], None]
+log = logging.getLogger("kes.controller.leader")
 
 
 def _micro(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _parse(text: object) -> datetime | None:
-    """RFC 3339 with any precision and offset (the client re-serializes what it sends)."""
-    if not isinstance(text, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -49,22 +43,44 @@ class LeaseConfig:
     retry_period: float = 2.0
 
 
-def held_by_other(lease: dict[str, Any], identity: str, now: datetime) -> bool:
-    """Whether someone else holds this Lease and has renewed it recently enough."""
-    spec = lease.get("spec") or {}
-    holder = spec.get("holderIdentity")
-    if not holder or holder == identity:
-        return False
-    renewed = _parse(spec.get("renewTime")) or _parse(spec.get("acquireTime"))
-    duration = float(spec.get("leaseDurationSeconds") or 0)
-    return renewed is not None and now < renewed + timedelta(seconds=duration)
+class LeaseObserver:
+    """When the Lease's record last changed, by the local monotonic clock."""
+
+    def __init__(self) -> None:
+        self._record: tuple[Any, ...] | None = None
+        self._changed_at = 0.0
+
+    def held_by_other(self, lease: Mapping[str, Any], identity: str, now: float) -> bool:
+        """Whether someone else holds the Lease and its record changed within its duration."""
+        spec = lease.get("spec") or {}
+        record = (
+            spec.get("holderIdentity"),
+            spec.get("renewTime"),
+            spec.get("acquireTime"),
+            spec.get("leaseDurationSeconds"),
+        )
+        if record != self._record:
+            self._record, self._changed_at = record, now
+        holder = spec.get("holderIdentity")
+        if not holder or holder == identity:
+            return False
+        duration = float(spec.get("leaseDurationSeconds") or 0)
+        return now < self._changed_at + duration
 
 
 class LeaderElector:
-    def __init__(self, api_client: k8s.ApiClient, config: LeaseConfig, count: WriteCounter) -> None:
+    def __init__(
+        self,
+        api_client: k8s.ApiClient,
+        config: LeaseConfig,
+        count: RequestCounter,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._api = k8s.CoordinationV1Api(api_client)
         self._config = config
         self._count = count
+        self._clock = clock
+        self._observer = LeaseObserver()
 
     async def _call(self, verb: str, fn: Callable[..., Any], *args: Any) -> dict[str, Any]:
         self._count(verb, "leases")
@@ -73,7 +89,12 @@ class LeaderElector:
             if verb in ("create", "update")
             else {}
         )
-        response = await asyncio.to_thread(fn, *args, _preload_content=False, **extra)
+        try:
+            response = await asyncio.to_thread(
+                fn, *args, _preload_content=False, _request_timeout=REQUEST_TIMEOUT, **extra
+            )
+        except urllib3.exceptions.HTTPError as e:  # unreachable or timed out: a failed call
+            raise ApiException(status=0, reason=str(e)) from None
         body: dict[str, Any] = json.loads(response.data)
         return body
 
@@ -101,7 +122,7 @@ class LeaderElector:
                 }
                 await self._call("create", self._api.create_namespaced_lease, c.namespace, body)
                 return True
-            if held_by_other(lease, c.identity, now):
+            if self._observer.held_by_other(lease, c.identity, self._clock()):
                 return False
             old = lease.get("spec") or {}
             if old.get("holderIdentity") != c.identity:
@@ -137,9 +158,16 @@ class LeaderElector:
                 return
             except TimeoutError:
                 pass
-            if await self.try_acquire_or_renew():
+            remaining = last_renewal + self._config.renew_deadline - loop.time()
+            try:
+                renewed = remaining > 0 and await asyncio.wait_for(
+                    self.try_acquire_or_renew(), remaining
+                )
+            except TimeoutError:
+                renewed = False
+            if renewed:
                 last_renewal = loop.time()
-            elif loop.time() - last_renewal > self._config.renew_deadline:
+            elif loop.time() - last_renewal >= self._config.renew_deadline:
                 log.error("lost leadership", extra={"lease": self._config.name})
                 return
 

@@ -20,8 +20,10 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        own = record.name == "kes" or record.name.startswith("kes.")
         for key, value in record.__dict__.items():
-            if key not in _STANDARD and not key.startswith("_"):
+            # Other libraries' extras (kopf attaches its whole settings object) stay out.
+            if own and key not in _STANDARD and not key.startswith("_"):
                 entry[key] = value if isinstance(value, (str, int, float, bool)) else str(value)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
@@ -34,3 +36,5 @@ def configure_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # kopf logs every watch event at INFO; its warnings and errors are what matter here.
+    logging.getLogger("kopf").setLevel("DEBUG" if level == "debug" else "WARNING")

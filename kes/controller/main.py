@@ -2,8 +2,13 @@
 
 Start-up lists ExternalSecrets, managed Secrets and (when enforced) namespaces
 once to fill the cache, then the watches keep it current and the poller syncs
-from it. Readiness means that first listing is done. A stop lets the running
-cycle finish its writes before the watches close.
+from it. Readiness means that first listing is done.
+
+kes, not kopf, handles SIGTERM and SIGINT (kopf installs its own handlers when it
+starts; kes installs its own again right after). A stop then runs in this order:
+the poller schedules nothing new and the running cycle finishes its writes (for
+at most SHUTDOWN_GRACE seconds, then it is cancelled), leadership renewal ends,
+the watches stop, the Lease is released, and the process exits 0.
 """
 
 from __future__ import annotations
@@ -19,25 +24,29 @@ from typing import Any
 
 import kopf
 import urllib3
-from aiohttp import web
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
 from kes.controller.cache import ClusterCache
 from kes.controller.cluster import Cluster, load_cluster
 from kes.controller.fetch import CONTROLLER_RETRY, Fetcher
-from kes.controller.handlers import GROUP, PLURAL, VERSION, EventHandlers, build_registry
+from kes.controller.handlers import EventHandlers, build_registry
+from kes.controller.health import serve_health
 from kes.controller.leader import LeaderElector, LeaseConfig
 from kes.controller.logs import configure_logging
 from kes.controller.manifest import MANAGED_BY, MANAGED_BY_LABEL
 from kes.controller.metrics import ControllerMetrics
 from kes.controller.poller import Poller
 from kes.controller.settings import ControllerSettings, settings_from_env
-from kes.controller.writer import KubeWriter
+from kes.controller.writer import REQUEST_TIMEOUT, KubeWriter
 from kes.errors import KesError
 from kes.gsm import SecretManager
+from kes.spec import GROUP, PLURAL, VERSION
 
 log = logging.getLogger("kes.controller")
+
+SHUTDOWN_GRACE = 20.0
+"""Seconds a stop waits for the running cycle; below Kubernetes' default 30 s grace."""
 
 
 class Controller:
@@ -47,8 +56,11 @@ class Controller:
         cluster: Cluster,
         gsm: SecretManager,
         metrics: ControllerMetrics,
+        on_watching: Callable[[], None] = lambda: None,
     ) -> None:
+        """`on_watching` runs once kopf has started (and set its signal handlers)."""
         self.settings = settings
+        self._on_watching = on_watching
         self.metrics = metrics
         self._cluster = cluster
         self.cache = ClusterCache(settings.instance_id, settings.default_project)
@@ -59,6 +71,11 @@ class Controller:
         self.ready = asyncio.Event()
         self.standing_by = False
 
+    @property
+    def serving_ready(self) -> bool:
+        """Ready for traffic: lists done, or a standby waiting for the Lease."""
+        return self.ready.is_set() or self.standing_by
+
     # ---- start-up lists ------------------------------------------------------------
 
     def _list(
@@ -66,7 +83,8 @@ class Controller:
     ) -> list[dict[str, Any]]:
         self.metrics.on_kube_request("list", what)
         try:
-            body = json.loads(fn(*args, _preload_content=False, **kw).data)
+            response = fn(*args, _preload_content=False, _request_timeout=REQUEST_TIMEOUT, **kw)
+            body = json.loads(response.data)
         except ApiException as e:
             hint = " (is crds/externalsecret.yaml applied?)" if e.status == 404 else ""
             raise KesError(f"cannot list {what}: HTTP {e.status} {e.reason}{hint}") from None
@@ -126,7 +144,8 @@ class Controller:
         settings.posting.enabled = False  # kes posts its own Events, only on transitions
         settings.scanning.disabled = True  # no CRD or namespace scanning: fewer permissions
         settings.peering.standalone = True  # one replica is active; see leader election
-        settings.watching.label_selectors["v1/secrets"] = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
+        # (group, version, plural): "v1/secrets" would name a group "v1" and match nothing.
+        settings.watching.label_selectors["", "v1", "secrets"] = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
         return settings
 
     async def _login(self, **_: Any) -> kopf.ConnectionInfo:
@@ -142,7 +161,12 @@ class Controller:
             elector = LeaderElector(
                 self._cluster.api_client,
                 LeaseConfig(
-                    self.settings.lease_namespace, self.settings.lease_name, self.settings.identity
+                    self.settings.lease_namespace,
+                    self.settings.lease_name,
+                    self.settings.identity,
+                    self.settings.lease_duration,
+                    self.settings.renew_deadline,
+                    self.settings.retry_period,
                 ),
                 self.metrics.on_kube_request,
             )
@@ -157,18 +181,23 @@ class Controller:
             if elector is not None:
                 await elector.release()
 
+    async def _watch(self, stop_flag: asyncio.Future[None]) -> None:
+        """kopf's operator, split so kes can take the signals back once kopf set its own."""
+        existing = asyncio.all_tasks()
+        tasks = await kopf.spawn_tasks(
+            registry=build_registry(self.handlers, self.settings, self._login),
+            settings=self._kopf_settings(),
+            clusterwide=not self.settings.watched_namespaces,
+            namespaces=self.settings.watched_namespaces,
+            standalone=True,
+            stop_flag=stop_flag,
+        )
+        self._on_watching()
+        await kopf.run_tasks(tasks, ignored=existing)
+
     async def _serve(self, stop: asyncio.Event, elector: LeaderElector | None) -> bool:
         operator_stop: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        operator = asyncio.create_task(
-            kopf.operator(
-                registry=build_registry(self.handlers, self.settings, self._login),
-                settings=self._kopf_settings(),
-                clusterwide=not self.settings.watched_namespaces,
-                namespaces=self.settings.watched_namespaces,
-                standalone=True,
-                stop_flag=operator_stop,
-            )
-        )
+        operator = asyncio.create_task(self._watch(operator_stop))
         poller = asyncio.create_task(self.poller.run(stop))
         stopped = asyncio.ensure_future(stop.wait())
         tasks = {operator, poller, stopped}
@@ -178,60 +207,40 @@ class Controller:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         kept = leadership is None or not leadership.done() or stop.is_set()
         stop.set()
-        await poller  # a cycle in flight ends with its writes done
+        if kept:
+            # The cycle in flight ends with its writes done (each request is bounded).
+            _, late = await asyncio.wait({poller}, timeout=SHUTDOWN_GRACE)
+            if late:
+                log.warning("running cycle cut short", extra={"grace_seconds": SHUTDOWN_GRACE})
+        # Otherwise leadership was lost: a standby may take over soon, so no new request.
+        poller.cancel()
+        await asyncio.wait({poller})
+        if not poller.cancelled() and (error := poller.exception()) is not None:
+            raise error
+        if leadership is not None:
+            await leadership
+        # kopf cancels every task started after it: stop it only when kes's are done.
         if not operator_stop.done():
             operator_stop.set_result(None)
         await operator
-        if leadership is not None:
-            await leadership
         return kept
-
-
-def health_app(controller: Controller) -> web.Application:
-    async def metrics(_: web.Request) -> web.Response:
-        return web.Response(
-            body=controller.metrics.exposition(), content_type="text/plain", charset="utf-8"
-        )
-
-    async def healthz(_: web.Request) -> web.Response:
-        return web.Response(text="ok")
-
-    async def readyz(_: web.Request) -> web.Response:
-        if controller.ready.is_set() or controller.standing_by:
-            return web.Response(text="ok")
-        return web.Response(status=503, text="initial lists not done")
-
-    app = web.Application()
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    return app
-
-
-async def serve_health(controller: Controller, host: str, port: int) -> web.AppRunner:
-    """Serve /metrics, /healthz and /readyz; port 0 picks a free port (logged)."""
-    runner = web.AppRunner(health_app(controller), access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, host, port).start()
-    except OSError as e:
-        await runner.cleanup()
-        raise KesError(f"cannot serve metrics on port {port}: {e.strerror}") from None
-    log.info("serving metrics and health", extra={"port": runner.addresses[0][1]})
-    return runner
 
 
 async def run_controller(settings: ControllerSettings, cluster: Cluster) -> bool:
     """The process: controller, metrics and health, stopped by SIGTERM or SIGINT.
 
     False when leadership was lost."""
-    metrics = ControllerMetrics()
-    gsm = SecretManager(on_call=metrics.on_gsm_call, retry=CONTROLLER_RETRY)
-    controller = Controller(settings, cluster, gsm, metrics)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+
+    def take_signals() -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+
+    take_signals()
+    metrics = ControllerMetrics()
+    gsm = SecretManager(on_call=metrics.on_gsm_call, retry=CONTROLLER_RETRY)
+    controller = Controller(settings, cluster, gsm, metrics, on_watching=take_signals)
     try:
         runner = await serve_health(controller, "0.0.0.0", settings.metrics_port)
         try:

@@ -12,7 +12,7 @@ import copy
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any
 
 from kes.render import DesiredSecret
@@ -20,9 +20,11 @@ from kes.render import DesiredSecret
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "kes"
 DATA_HASH_ANNOTATION = "externalsecrets.kubernetes-client.io/data-hash"
-FORBIDDEN_TYPES = frozenset(
-    {"kubernetes.io/service-account-token", "bootstrap.kubernetes.io/token"}
-)
+MANAGED_LABELS_ANNOTATION = "externalsecrets.kubernetes-client.io/managed-labels"
+MANAGED_ANNOTATIONS_ANNOTATION = "externalsecrets.kubernetes-client.io/managed-annotations"
+"""Comma-separated keys kes set from the template: when the template drops one, kes
+removes it from the Secret, while labels and annotations others add stay."""
+_BOOKKEEPING = (MANAGED_LABELS_ANNOTATION, MANAGED_ANNOTATIONS_ANNOTATION)
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,15 @@ class Owner:
             "controller": True,
             "blockOwnerDeletion": True,
         }
+
+
+class WriteAction(StrEnum):
+    """What a write did to the Secret."""
+
+    NONE = "none"
+    CREATED = "created"
+    UPDATED = "updated"
+    REPLACED = "replaced"
 
 
 class Plan(Enum):
@@ -85,6 +96,10 @@ def data_drifted(secret: Mapping[str, Any]) -> bool:
 def build_secret(desired: DesiredSecret, owner: Owner) -> dict[str, Any]:
     labels = {**desired.labels, MANAGED_BY_LABEL: MANAGED_BY}
     annotations = {**desired.annotations, DATA_HASH_ANNOTATION: data_hash(desired.data)}
+    if desired.labels:
+        annotations[MANAGED_LABELS_ANNOTATION] = ",".join(sorted(desired.labels))
+    if desired.annotations:
+        annotations[MANAGED_ANNOTATIONS_ANNOTATION] = ",".join(sorted(desired.annotations))
     return {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -117,6 +132,19 @@ def _contains(actual: Mapping[str, Any] | None, wanted: Mapping[str, Any]) -> bo
     return all(actual.get(k) == v for k, v in wanted.items())
 
 
+def stale_keys(
+    actual_meta: Mapping[str, Any], wanted_meta: Mapping[str, Any], field: str
+) -> set[str]:
+    """Keys of `field` ("labels" or "annotations") kes set earlier and no longer wants."""
+    annotations = actual_meta.get("annotations") or {}
+    listed = MANAGED_LABELS_ANNOTATION if field == "labels" else MANAGED_ANNOTATIONS_ANNOTATION
+    written = {k for k in str(annotations.get(listed, "")).split(",") if k}
+    if field == "annotations":
+        written.update(_BOOKKEEPING)
+    present = actual_meta.get(field) or {}
+    return {k for k in written if k in present and k not in wanted_meta[field]}
+
+
 def plan_write(manifest: Mapping[str, Any], actual: Mapping[str, Any] | None) -> Plan:
     if actual is None:
         return Plan.CREATE
@@ -131,6 +159,8 @@ def plan_write(manifest: Mapping[str, Any], actual: Mapping[str, Any] | None) ->
         current == wanted
         and _contains(meta.get("labels"), wanted_meta["labels"])
         and _contains(meta.get("annotations"), wanted_meta["annotations"])
+        and not stale_keys(meta, wanted_meta, "labels")
+        and not stale_keys(meta, wanted_meta, "annotations")
     ):
         return Plan.NOTHING
     if actual.get("immutable") is True:
@@ -143,8 +173,10 @@ def merge_for_update(manifest: Mapping[str, Any], actual: Mapping[str, Any]) -> 
     meta = copy.deepcopy(dict(actual.get("metadata", {})))
     meta.pop("managedFields", None)
     wanted = manifest["metadata"]
-    meta["labels"] = {**(meta.get("labels") or {}), **wanted["labels"]}
-    meta["annotations"] = {**(meta.get("annotations") or {}), **wanted["annotations"]}
+    for field in ("labels", "annotations"):
+        stale = stale_keys(meta, wanted, field)
+        kept = {k: v for k, v in (meta.get(field) or {}).items() if k not in stale}
+        meta[field] = {**kept, **wanted[field]}
     others = [
         ref for ref in meta.get("ownerReferences") or () if ref.get("uid") != _owner_uid(manifest)
     ]

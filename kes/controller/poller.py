@@ -14,25 +14,20 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from kes.controller.cache import ClusterCache, Key, Tracked, permission_error
+from kes.controller.cache import ClusterCache, Key
 from kes.controller.fetch import Fetcher, FetchResult
-from kes.controller.manifest import Owner, Plan, build_secret, plan_write
 from kes.controller.metrics import ControllerMetrics
-from kes.controller.schedule import Requests, Schedule, plan_cycle
+from kes.controller.reconcile import Reconciler
+from kes.controller.schedule import Requests, Schedule, plan_cycle, poll_intervals
 from kes.controller.settings import ControllerSettings
-from kes.controller.status import Outcome, Reason, WriteAction, event_for, next_status
-from kes.controller.writer import KubeWriter, NotOwnedError, WriteError
-from kes.errors import KesError
-from kes.gsm import GsmError, SecretValue
-from kes.render import render_secret
+from kes.controller.writer import KubeWriter
+from kes.gsm import SecretValue
 from kes.spec import ExternalSecretSpec
 
 log = logging.getLogger("kes.controller")
 
-API_VERSION = "kubernetes-client.io/v1"
 MAX_CONCURRENT_SYNCS = 8
 BATCH_WINDOW = 0.05  # seconds
 
@@ -63,28 +58,30 @@ class Poller:
         self._results: dict[str, FetchResult] = {}
         self._requests = Requests()
         self._wake = asyncio.Event()
-        self._manifests: dict[Key, dict[str, Any]] = {}
-        self._outcomes: dict[Key, Outcome] = {}
+        self._reconciler = Reconciler(settings, cache, writer, metrics, self._results, clock)
         self._cycle_lock = asyncio.Lock()
         self._schedule_stale = False
+        self._clamped: set[Key] = set()
         self.cycles = 0
 
     # ---- requests from the watches -------------------------------------------------
 
     def request(self, key: Key, refetch: bool) -> None:
+        """refetch: the spec or requested-at changed, which also retries a Secret that
+        was found foreign."""
+        if refetch:
+            self._reconciler.retry_foreign(key)
         (self._requests.refetch if refetch else self._requests.resync).add(key)
         self._wake.set()
 
     def forget(self, key: Key) -> None:
-        self._manifests.pop(key, None)
-        self._outcomes.pop(key, None)
-        self._metrics.forget(*key)
+        self._reconciler.forget(key)
+        self._clamped.discard(key)
         self.reschedule()
 
     def drifted(self, key: Key, secret: Mapping[str, Any] | None) -> bool:
         """Whether the Secret (None: deleted) no longer matches what was last written."""
-        manifest = self._manifests.get(key)
-        return manifest is not None and plan_write(manifest, secret) is not Plan.NOTHING
+        return self._reconciler.drifted(key, secret)
 
     @property
     def idle(self) -> bool:
@@ -98,7 +95,25 @@ class Poller:
     def interval_of(self, spec: ExternalSecretSpec) -> float:
         if spec.refresh_interval is None:
             return self._settings.poll_interval
+        if 0 < spec.refresh_interval < self._settings.min_refresh_interval:
+            return self._settings.min_refresh_interval
         return spec.refresh_interval
+
+    def _note_clamp(self, key: Key, spec: ExternalSecretSpec) -> None:
+        """Say once per resource that its refreshInterval was raised to the minimum."""
+        if key in self._clamped or self.interval_of(spec) == spec.refresh_interval:
+            return
+        if spec.refresh_interval is None or spec.refresh_interval == 0:
+            return
+        self._clamped.add(key)
+        log.warning(
+            "refreshInterval below the minimum",
+            extra={
+                "externalsecret": "/".join(key),
+                "refresh_interval_seconds": spec.refresh_interval,
+                "used_seconds": self._settings.min_refresh_interval,
+            },
+        )
 
     def reschedule(self) -> None:
         """The set of ExternalSecrets changed: recompute the schedule before the next wait."""
@@ -110,15 +125,15 @@ class Poller:
         if not self._schedule_stale:
             return
         self._schedule_stale = False
-        intervals: dict[str, float] = {}
+        uses: list[tuple[float, frozenset[str]]] = []
         if not self._settings.disable_polling:
             for tracked in self._cache.externalsecrets.values():
                 if tracked.spec is None or self.interval_of(tracked.spec) <= 0:
                     continue
+                self._note_clamp(tracked.key, tracked.spec)
                 interval = self.interval_of(tracked.spec)
-                for name in tracked.versions:
-                    intervals[name] = min(interval, intervals.get(name, interval))
-        self._schedule.set_intervals(intervals, self._clock())
+                uses.append((interval, tracked.versions))
+        self._schedule.set_intervals(poll_intervals(uses), self._clock())
         in_use = {n for t in self._cache.externalsecrets.values() for n in t.versions}
         for name in self._results.keys() - in_use:
             del self._results[name]
@@ -180,7 +195,7 @@ class Poller:
             async def sync(key: Key) -> None:
                 async with slots:
                     try:
-                        await self._sync(key)
+                        await self._reconciler.sync(key)
                     except Exception:  # a bug with one object must not stop the others
                         log.exception("sync failed", extra={"externalsecret": "/".join(key)})
 
@@ -191,94 +206,3 @@ class Poller:
             if plan.fetch or plan.sync:
                 log.debug("cycle", extra={"fetched": len(plan.fetch), "synced": len(plan.sync)})
             return CycleReport(len(plan.fetch), len(plan.sync))
-
-    # ---- one ExternalSecret --------------------------------------------------------
-
-    async def _sync(self, key: Key) -> None:
-        tracked = self._cache.externalsecrets.get(key)
-        if tracked is None:
-            return
-        outcome = await self._outcome(tracked)
-        namespace, name = key
-        self._metrics.synced(namespace, name, outcome.ok, time.time())
-        try:
-            await self._report(tracked, outcome)
-        except KesError as e:
-            log.warning(
-                "status not written",
-                extra={"externalsecret": f"{namespace}/{name}", "error": str(e)},
-            )
-
-    async def _outcome(self, tracked: Tracked) -> Outcome:
-        if tracked.spec is None:
-            return Outcome(Reason.SPEC_INVALID, str(tracked.error))
-        spec = tracked.spec
-        namespace, name = tracked.key
-        if self._settings.enforce_namespace_annotations:
-            refusal = permission_error(
-                spec,
-                namespace,
-                self._cache.namespaces.get(namespace, {}),
-                self._settings.naming_permitted_annotation,
-            )
-            if refusal:
-                return Outcome(Reason.NOT_PERMITTED, refusal)
-        payloads = {}
-        versions = []
-        for ref in sorted(spec.refs(), key=lambda r: r.version_name):
-            result = self._results.get(ref.version_name)
-            if isinstance(result, GsmError):
-                return Outcome(Reason.PROVIDER_ERROR, str(result))
-            if result is None:
-                return Outcome(
-                    Reason.PROVIDER_ERROR, f"{ref.version_name} has not been fetched yet"
-                )
-            payloads[ref] = result.data
-            versions.append((ref.version_name, result.name))
-        try:
-            desired = render_secret(name, namespace, spec, payloads)
-        except KesError as e:
-            return Outcome(Reason.RENDER_ERROR, str(e))
-        manifest = build_secret(desired, Owner(API_VERSION, "ExternalSecret", name, tracked.uid))
-        secret_key = (namespace, desired.name)
-        try:
-            written = await self._writer.apply_secret(manifest, self._cache.secrets.get(secret_key))
-        except NotOwnedError as e:
-            return Outcome(Reason.NOT_OWNED, str(e))
-        except WriteError as e:
-            return Outcome(Reason.SYNC_ERROR, str(e))
-        self._manifests[tracked.key] = manifest
-        if written.secret is not None and written.action is not WriteAction.NONE:
-            self._cache.upsert_secret(written.secret)
-            log.info(
-                "secret written",
-                extra={"externalsecret": f"{namespace}/{name}", "action": written.action.value},
-            )
-        return Outcome(Reason.SYNCED, versions=tuple(versions), action=written.action)
-
-    async def _report(self, tracked: Tracked, outcome: Outcome) -> None:
-        namespace, name = tracked.key
-        previous = self._outcomes.get(tracked.key)
-        self._outcomes[tracked.key] = outcome
-        if not outcome.ok and (previous is None or previous.message != outcome.message):
-            log.warning(
-                "sync failed",
-                extra={
-                    "externalsecret": f"{namespace}/{name}",
-                    "reason": outcome.reason.value,
-                    "error": outcome.message,
-                },
-            )
-        status = next_status(
-            tracked.status,
-            outcome,
-            tracked.generation,
-            datetime.now(UTC),
-            self._settings.status_refresh,
-        )
-        if status is not None:
-            written = await self._writer.write_status(namespace, name, status)
-            tracked.status = dict(written.get("status") or status)
-        note = event_for(previous, outcome, name)
-        if note is not None:
-            await self._writer.post_event(tracked.obj, note)

@@ -20,7 +20,7 @@ from kes.controller.manifest import Owner, build_secret
 from kes.errors import KesError
 from kes.gsm import GsmError, SecretManager
 from kes.render import render_secret
-from kes.spec import parse_external_secret
+from kes.spec import API_VERSION, KIND, parse_external_secret
 
 OWNER_PLACEHOLDER = "<the ExternalSecret's uid, set in the cluster>"
 
@@ -33,7 +33,7 @@ def _externalsecrets(documents: list[Any], source: str) -> Iterator[Mapping[str,
             raise KesError(f"{source}: document {index + 1} is not a mapping")
         if doc.get("kind") == "List":
             yield from _externalsecrets(list(doc.get("items") or []), source)
-        elif doc.get("kind") == "ExternalSecret":
+        elif doc.get("kind") == KIND:
             yield doc
 
 
@@ -72,9 +72,7 @@ async def render_documents(
                 raise result
             payloads[ref] = result.data
         desired = render_secret(name, namespace, spec, payloads)
-        secret = build_secret(
-            desired, Owner("kubernetes-client.io/v1", "ExternalSecret", name, OWNER_PLACEHOLDER)
-        )
+        secret = build_secret(desired, Owner(API_VERSION, KIND, name, OWNER_PLACEHOLDER))
         secrets.append(secret if show_values else redact(secret))
     return secrets
 

@@ -15,6 +15,8 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from kes.controller.cache import Key
+
 
 def phase(version_name: str, interval: float) -> float:
     """A deterministic offset in [0, interval) for this version."""
@@ -26,6 +28,24 @@ def next_slot(version_name: str, interval: float, now: float) -> float:
     """The first due time strictly after `now` on this version's grid."""
     offset = phase(version_name, interval)
     return offset + interval * (math.floor((now - offset) / interval) + 1)
+
+
+PINNED_INTERVAL_FACTOR = 30
+"""A numbered version's data never changes, only its state (disabled, destroyed): it is
+read on spec changes and requested-at anyway, so polling it every 30th interval is
+enough to notice a disable or destroy."""
+
+
+def poll_intervals(uses: Iterable[tuple[float, Iterable[str]]]) -> dict[str, float]:
+    """Each version's polling interval from (interval, versions) of the resources using
+    it: the shortest, times PINNED_INTERVAL_FACTOR for a numbered version."""
+    intervals: dict[str, float] = {}
+    for interval, versions in uses:
+        for name in versions:
+            pinned = name.rsplit("/", 1)[-1].isdigit()
+            every = interval * PINNED_INTERVAL_FACTOR if pinned else interval
+            intervals[name] = min(every, intervals.get(name, every))
+    return intervals
 
 
 def backoff(interval: float, failures: int, maximum: float) -> float:
@@ -80,10 +100,6 @@ class Schedule:
     def failures(self, name: str) -> int:
         entry = self._entries.get(name)
         return entry.failures if entry else 0
-
-
-Key = tuple[str, str]
-"""(namespace, name) of an ExternalSecret."""
 
 
 @dataclass(frozen=True)

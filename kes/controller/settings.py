@@ -44,6 +44,11 @@ class ControllerSettings:
     max_concurrent_fetches: int = 16
     access_rate_per_project: float = 1000.0
     """GSM accesses per second per project; the quota is 90,000 a minute (1,500/s)."""
+    min_refresh_interval: float = 5.0
+    """Floor for spec.refreshInterval (0, sync once, stays allowed): at `1ms` one
+    ExternalSecret would use its project's whole GSM access budget."""
+    foreign_recheck: float = 300.0
+    """Seconds between GETs of a Secret kes found in its way and not owned by it."""
     status_refresh: float = 300.0
     """Seconds after which an unchanged status still gets a new lastSync."""
     max_backoff: float = 300.0
@@ -54,6 +59,11 @@ class ControllerSettings:
     lease_namespace: str = "default"
     identity: str = field(default_factory=socket.gethostname)
     """This replica's name in the Lease (the pod name)."""
+    lease_duration: float = 15.0
+    """Seconds a standby waits, after it last saw the Lease change, before taking it."""
+    renew_deadline: float = 10.0
+    """Seconds a leader may go without renewing before it stops (< lease_duration)."""
+    retry_period: float = 2.0
 
 
 def parse_bool(name: str, value: str) -> bool:
@@ -136,6 +146,16 @@ def settings_from_env(
         ),
         access_rate_per_project=_read(
             env, "GSM_ACCESS_RATE_PER_PROJECT", _positive_number, d.access_rate_per_project
+        ),
+        min_refresh_interval=_read(
+            env,
+            "MIN_REFRESH_INTERVAL_MILLISECONDS",
+            _positive_number,
+            d.min_refresh_interval * 1000,
+        )
+        / 1000,
+        foreign_recheck=_read(
+            env, "FOREIGN_SECRET_RECHECK_SECONDS", _positive_number, d.foreign_recheck
         ),
         status_refresh=_read(env, "STATUS_REFRESH_SECONDS", _positive_number, d.status_refresh),
         leader_election=_read(env, "LEADER_ELECTION", parse_bool, d.leader_election),

@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from kes.controller.manifest import WriteAction
+
 
 class Reason(StrEnum):
     SYNCED = "SecretSynced"
@@ -21,13 +23,6 @@ class Reason(StrEnum):
     RENDER_ERROR = "RenderError"
     NOT_PERMITTED = "NotPermitted"
     NOT_OWNED = "NotOwned"
-
-
-class WriteAction(StrEnum):
-    NONE = "none"
-    CREATED = "created"
-    UPDATED = "updated"
-    REPLACED = "replaced"
 
 
 @dataclass(frozen=True)

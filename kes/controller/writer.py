@@ -17,15 +17,18 @@ import urllib3
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
-from kes.controller.manifest import FORBIDDEN_TYPES, Plan, merge_for_update, plan_write
-from kes.controller.status import EventNote, WriteAction
+from kes.controller.manifest import Plan, WriteAction, merge_for_update, plan_write
+from kes.controller.status import EventNote
 from kes.errors import KesError
+from kes.spec import API_VERSION, FORBIDDEN_SECRET_TYPES, GROUP, KIND, PLURAL, VERSION
 
-GROUP, VERSION, PLURAL = "kubernetes-client.io", "v1", "externalsecrets"
 MAX_ATTEMPTS = 5
+REQUEST_TIMEOUT = (5.0, 30.0)
+"""(connect, read) seconds for every Kubernetes request: a hung connection must not hold
+a sync slot, or a shutdown, forever."""
 
 T = TypeVar("T")
-WriteCounter = Callable[[str, str], None]
+RequestCounter = Callable[[str, str], None]
 """(verb, resource): counts every request, reads included, for metrics."""
 
 
@@ -35,6 +38,12 @@ class WriteError(KesError):
 
 class NotOwnedError(WriteError):
     """The Secret exists and belongs to something else: kes leaves it alone."""
+
+    def __init__(self, message: str, secret: Mapping[str, Any]) -> None:
+        super().__init__(message)
+        meta = secret.get("metadata", {})
+        self.uid: str = meta.get("uid", "")
+        self.resource_version: str = meta.get("resourceVersion", "")
 
 
 @dataclass(frozen=True)
@@ -58,7 +67,7 @@ def _reason(e: ApiException) -> str:
 
 
 class KubeWriter:
-    def __init__(self, api_client: k8s.ApiClient, count: WriteCounter) -> None:
+    def __init__(self, api_client: k8s.ApiClient, count: RequestCounter) -> None:
         self._core = k8s.CoreV1Api(api_client)
         self._custom = k8s.CustomObjectsApi(api_client)
         self._count = count
@@ -70,9 +79,15 @@ class KubeWriter:
         if verb in ("create", "update"):
             kw["_headers"] = {"Content-Type": "application/json"}
         try:
-            return await asyncio.to_thread(fn, *args, _preload_content=False, **kw)
+            return await asyncio.to_thread(
+                fn, *args, _preload_content=False, _request_timeout=REQUEST_TIMEOUT, **kw
+            )
         except urllib3.exceptions.HTTPError as e:
             raise WriteError(f"{verb} {resource}: the API server cannot be reached: {e}") from None
+
+    async def read_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The Secret as the API server holds it now, or None; a WriteError on failure."""
+        return await self._fresh(namespace, name, f"Secret {namespace}/{name}")
 
     async def _read_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
@@ -93,7 +108,7 @@ class KubeWriter:
         meta = manifest["metadata"]
         namespace, name = meta["namespace"], meta["name"]
         where = f"Secret {namespace}/{name}"
-        if manifest["type"] in FORBIDDEN_TYPES:
+        if manifest["type"] in FORBIDDEN_SECRET_TYPES:
             raise WriteError(f"{where}: type {manifest['type']} is not allowed")
         deleted = False
         for _ in range(MAX_ATTEMPTS):
@@ -101,9 +116,11 @@ class KubeWriter:
             if plan is Plan.NOTHING:
                 return WriteResult(WriteAction.NONE, dict(actual) if actual else None)
             if plan is Plan.NOT_OWNED:
+                assert actual is not None
                 raise NotOwnedError(
                     f"{where} exists and is not owned by this ExternalSecret; "
-                    "kes does not take it over"
+                    "kes does not take it over",
+                    actual,
                 )
             try:
                 if plan is Plan.UPDATE:
@@ -114,6 +131,7 @@ class KubeWriter:
                     return WriteResult(WriteAction.UPDATED, updated)
                 if plan is Plan.REPLACE:
                     assert actual is not None
+                    await self._check_replacement(namespace, manifest, where)
                     await self._delete(namespace, name, actual)
                     deleted = True
                 created = await self._create(namespace, manifest)
@@ -129,6 +147,26 @@ class KubeWriter:
     async def _create(self, namespace: str, body: Mapping[str, Any]) -> dict[str, Any]:
         fn = self._core.create_namespaced_secret
         return _body(await self._call("create", "secrets", fn, namespace, body))
+
+    async def _check_replacement(
+        self, namespace: str, manifest: Mapping[str, Any], where: str
+    ) -> None:
+        """Ask the API server whether the replacement would be accepted before the good
+        Secret is deleted (a tls Secret without tls.crt is not). The dry run uses a
+        generated name: a dry-run create under the taken name would only answer 409."""
+        meta = {k: v for k, v in manifest["metadata"].items() if k != "name"}
+        meta["generateName"] = f"{manifest['metadata']['name']}-"
+        probe = {**manifest, "metadata": meta}
+        fn = self._core.create_namespaced_secret
+        try:
+            await self._call("create", "secrets", fn, namespace, probe, dry_run="All")
+        except ApiException as e:
+            if e.status in (400, 422):
+                raise WriteError(
+                    f"{where}: the replacement was rejected, so the Secret is kept as it "
+                    f"is: {_reason(e)}"
+                ) from None
+            raise
 
     async def _update(self, namespace: str, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """A full PUT carrying the cached resourceVersion: a stale cache answers 409."""
@@ -178,8 +216,8 @@ class KubeWriter:
             "kind": "Event",
             "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
             "involvedObject": {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "ExternalSecret",
+                "apiVersion": API_VERSION,
+                "kind": KIND,
                 "name": meta["name"],
                 "namespace": meta["namespace"],
                 "uid": meta["uid"],

@@ -1,35 +1,34 @@
-"""Who holds the Lease: pure checks of expiry and identity."""
+"""Who holds the Lease: expiry is judged by when this replica saw the record change."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from kes.controller.leader import held_by_other
-
-NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+from kes.controller.leader import LeaseObserver
 
 
-def lease(holder: str | None, renewed: datetime, duration: int = 15) -> dict[str, object]:
+def lease(holder: str | None, renewed: str, duration: int = 15) -> dict[str, Any]:
     return {
-        "spec": {
-            "holderIdentity": holder,
-            "leaseDurationSeconds": duration,
-            "renewTime": renewed.isoformat(),
-        }
+        "spec": {"holderIdentity": holder, "leaseDurationSeconds": duration, "renewTime": renewed}
     }
 
 
-def test_a_fresh_lease_of_another_holder_blocks() -> None:
-    assert held_by_other(lease("other", NOW - timedelta(seconds=14)), "me", NOW)
+def test_a_lease_renewed_within_its_duration_blocks() -> None:
+    observer = LeaseObserver()
+    assert observer.held_by_other(lease("other", "t1"), "me", 100.0)
+    assert observer.held_by_other(lease("other", "t1"), "me", 114.9)
+    assert observer.held_by_other(lease("other", "t2"), "me", 125.0)  # renewed: clock restarts
+    assert observer.held_by_other(lease("other", "t2"), "me", 139.9)
+    assert not observer.held_by_other(lease("other", "t2"), "me", 140.0)
 
 
-def test_an_expired_released_or_own_lease_does_not() -> None:
-    assert not held_by_other(lease("other", NOW - timedelta(seconds=15)), "me", NOW)
-    assert not held_by_other(lease(None, NOW), "me", NOW)
-    assert not held_by_other(lease("me", NOW), "me", NOW)
+def test_the_holders_clock_is_never_compared_with_ours() -> None:
+    observer = LeaseObserver()
+    # A renewTime far in the past by our clock still counts as fresh when first seen.
+    assert observer.held_by_other(lease("other", "1970-01-01T00:00:00.000000Z"), "me", 5.0)
 
 
-def test_both_time_formats_are_read() -> None:
-    spec = lease("other", NOW)
-    spec["spec"]["renewTime"] = "2026-01-01T11:59:59.500000Z"  # type: ignore[index]
-    assert held_by_other(spec, "me", NOW)
+def test_a_released_or_own_lease_does_not_block() -> None:
+    observer = LeaseObserver()
+    assert not observer.held_by_other(lease(None, "t1"), "me", 0.0)
+    assert not observer.held_by_other(lease("me", "t2"), "me", 0.0)

@@ -11,16 +11,18 @@ from kubernetes.client import ApiClient
 
 from kes.controller.manifest import (
     DATA_HASH_ANNOTATION,
+    MANAGED_ANNOTATIONS_ANNOTATION,
     MANAGED_BY_LABEL,
+    MANAGED_LABELS_ANNOTATION,
     Owner,
     Plan,
+    WriteAction,
     build_secret,
     data_drifted,
     data_hash,
     merge_for_update,
     plan_write,
 )
-from kes.controller.status import WriteAction
 from kes.controller.writer import KubeWriter, WriteError, WriteResult
 from kes.render import DesiredSecret
 
@@ -45,7 +47,12 @@ def test_build_secret_adds_label_owner_hash_and_exact_bytes() -> None:
     manifest = build_secret(DESIRED, OWNER)
     meta = manifest["metadata"]
     assert meta["labels"] == {"team": "a", MANAGED_BY_LABEL: "kes"}
-    assert meta["annotations"] == {"note": "x", DATA_HASH_ANNOTATION: data_hash(DESIRED.data)}
+    assert meta["annotations"] == {
+        "note": "x",
+        DATA_HASH_ANNOTATION: data_hash(DESIRED.data),
+        MANAGED_LABELS_ANNOTATION: "team",
+        MANAGED_ANNOTATIONS_ANNOTATION: "note",
+    }
     assert meta["ownerReferences"] == [
         {
             "apiVersion": "kubernetes-client.io/v1",
@@ -112,6 +119,26 @@ def test_update_keeps_what_others_added() -> None:
     assert [r["uid"] for r in body["metadata"]["ownerReferences"]] == ["x", "uid-1"]
     assert body["data"] == manifest["data"]
     assert plan_write(manifest, body) is Plan.NOTHING
+
+
+def test_metadata_dropped_from_the_template_is_removed_and_others_kept() -> None:
+    actual = cluster_copy(build_secret(DESIRED, OWNER))
+    actual["metadata"]["labels"]["added-by"] = "someone"
+    actual["metadata"]["annotations"]["their-note"] = "y"
+    fewer = build_secret(
+        DesiredSecret(
+            name="db", namespace="ns", type="Opaque", labels={}, annotations={}, data=DESIRED.data
+        ),
+        OWNER,
+    )
+    assert plan_write(fewer, actual) is Plan.UPDATE
+    body = merge_for_update(fewer, actual)
+    assert body["metadata"]["labels"] == {"added-by": "someone", MANAGED_BY_LABEL: "kes"}
+    assert body["metadata"]["annotations"] == {
+        "their-note": "y",
+        DATA_HASH_ANNOTATION: data_hash(DESIRED.data),
+    }
+    assert plan_write(fewer, body) is Plan.NOTHING
 
 
 def test_data_drift_is_read_from_the_hash_annotation() -> None:

@@ -148,6 +148,35 @@ def test_one_leader_at_a_time(
     assert holder["spec"]["holderIdentity"] == "second"
 
 
+def test_a_leader_that_cannot_renew_in_time_stops_and_a_standby_takes_over(
+    kube: Any, gsm_hand: Any, start_controller: Any, es: Any, wait: Any
+) -> None:
+    gsm_hand.seed({"projects/proj-one/secrets/db": ['{"password": "pw1"}']})
+    lease = {
+        "leader_election": True,
+        "lease_namespace": "kes-system",
+        "lease_duration": 2.0,
+        "renew_deadline": 1.0,
+        "retry_period": 0.2,
+    }
+    first = start_controller(identity="first", **lease)
+    second = start_controller(wait_ready=False, identity="second", **lease)
+    wait(lambda: second.controller.standing_by, "second standing by")
+    kube.api.faults.latency = 1.5  # each renewal now outlasts the renew deadline
+    wait(lambda: not first.running, "the first leader to stop")
+    kube.api.faults.latency = 0.0
+    assert first.stop() is False  # leadership lost: the process would exit 1
+    wait(lambda: second.controller.ready.is_set(), "second takes over")
+    kube.apply_es(es("after", data=DB))
+    kube.wait_status("after", "SUCCESS")
+    holder = kube.api.call(
+        lambda: kube.api.store.get(
+            ("coordination.k8s.io", "leases"), "kes-system", "kes-controller"
+        )
+    )
+    assert (holder["spec"]["holderIdentity"], holder["spec"]["leaseTransitions"]) == ("second", 1)
+
+
 def test_least_privilege_rbac_is_enough(
     kube: Any, gsm_hand: Any, start_controller: Any, es: Any, wait: Any
 ) -> None:
@@ -169,6 +198,33 @@ def test_least_privilege_rbac_is_enough(
     kube.patch_es("db", {"spec": {"template": {"type": "kubernetes.io/basic-auth"}}})
     wait(lambda: (kube.secret("db") or {}).get("type") == "kubernetes.io/basic-auth", "retyped")
     wait(lambda: ("Normal", "Replaced", "Secret db replaced") in kube.events("db"), "Event")
+    forbidden = kube.api.call(lambda: kube.api.requests.count(identity=CONTROLLER, code=403))
+    assert forbidden == 0
+
+
+def test_namespaced_rbac_is_enough_for_watched_namespaces(
+    kube: Any, gsm_hand: Any, start_controller: Any, es: Any, wait: Any
+) -> None:
+    documents = []
+    for name in ("namespace.yaml", "controller_rbac.yaml", "controller_rbac_namespaced.yaml"):
+        documents += [d for d in yaml.safe_load_all((CLUSTER_CONFIG / name).read_text()) if d]
+    cluster_wide = {("ClusterRole", "kes-controller"), ("ClusterRoleBinding", "kes-controller")}
+    kept = [
+        d
+        for d in documents
+        if d["kind"] not in {"Namespace", "ServiceAccount"}
+        and (d["kind"], d["metadata"]["name"]) not in cluster_wide
+    ]
+    kube.core.create_namespace({"metadata": {"name": "team-a"}})
+    kube.api.load(kept)
+    kube.api.rbac = True
+    gsm_hand.seed({"projects/proj-one/secrets/db": ['{"password": "pw1"}']})
+    start_controller(
+        watched_namespaces=("team-a",), leader_election=True, lease_namespace="kes-system"
+    )
+    kube.apply_es(es("db", "team-a", data=DB))
+    kube.wait_status("db", "SUCCESS", namespace="team-a")
+    assert kube.secret_data("db", "team-a") == {"password": b"pw1"}
     forbidden = kube.api.call(lambda: kube.api.requests.count(identity=CONTROLLER, code=403))
     assert forbidden == 0
 
@@ -204,3 +260,47 @@ def test_a_taken_metrics_port_stops_the_start(controller_kubeconfig: str) -> Non
     assert result.returncode == 1
     stopped = [json.loads(line) for line in result.stderr.splitlines() if '"stopped"' in line]
     assert stopped[0]["error"].startswith(f"cannot serve metrics on port {port}")
+
+
+def test_sigterm_mid_cycle_finishes_the_cycle_and_exits_zero(
+    kube: Any,
+    gsm_hand: Any,
+    controller_kubeconfig: str,
+    es: Any,
+    wait: Any,
+    tmp_path: Path,
+) -> None:
+    gsm_hand.seed({"projects/proj-one/secrets/db": ['{"password": "pw1"}']})
+    names = [f"db-{i}" for i in range(40)]
+    for name in names:
+        kube.apply_es(es(name, data=DB))
+    env = {
+        **os.environ,
+        "SECRET_MANAGER_EMULATOR_HOST": gsm_hand.emulator.address,
+        "METRICS_PORT": "0",
+        "GRPC_VERBOSITY": "NONE",
+    }
+    env.pop("KUBECONFIG", None)
+    # Every request waits, so the first cycle outlasts the 5 s kopf gives tasks it cancels.
+    kube.api.faults.latency = 0.4
+    stderr_path = tmp_path / "stderr.log"
+    with stderr_path.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "kes", "controller", "--kubeconfig", controller_kubeconfig],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+        try:
+            wait(lambda: kube.requests("create", resource="secrets") >= 1, "the first write")
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=60) == 0  # a hang fails here
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    kube.api.faults.latency = 0.0
+    assert kube.requests("create", resource="secrets") == len(names)
+    for name in names:
+        assert kube.secret_data(name) == {"password": b"pw1"}
+        assert kube.status(name)["status"] == "SUCCESS"

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from kes.controller.schedule import Requests, Schedule, backoff, next_slot, phase, plan_cycle
+from kes.controller.schedule import (
+    Requests,
+    Schedule,
+    backoff,
+    next_slot,
+    phase,
+    plan_cycle,
+    poll_intervals,
+)
 
 A = "projects/p/secrets/a/versions/latest"
 B = "projects/p/secrets/b/versions/1"
@@ -111,3 +119,11 @@ def test_plan_refetches_requested_resources_and_resyncs_drift_from_cache() -> No
 def test_plan_ignores_requests_for_unknown_resources() -> None:
     plan = plan_cycle([], Requests(refetch={("ns", "gone")}), {}, [], [])
     assert plan.fetch == frozenset() and plan.sync == frozenset()
+
+
+def test_poll_intervals_take_the_shortest_and_stretch_numbered_versions() -> None:
+    latest = "projects/p/secrets/s/versions/latest"
+    alias = "projects/p/secrets/s/versions/current"
+    pinned = "projects/p/secrets/s/versions/7"
+    uses = [(60.0, {latest, pinned}), (10.0, {latest, alias}), (20.0, {pinned})]
+    assert poll_intervals(uses) == {latest: 10.0, alias: 10.0, pinned: 600.0}

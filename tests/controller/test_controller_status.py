@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from kes.controller.status import EventNote, Outcome, Reason, WriteAction, event_for, next_status
+from kes.controller.manifest import WriteAction
+from kes.controller.status import EventNote, Outcome, Reason, event_for, next_status
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 VERSIONS = (("projects/p/secrets/a/versions/latest", "projects/p/secrets/a/versions/3"),)

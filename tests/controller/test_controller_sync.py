@@ -156,7 +156,7 @@ def test_refresh_interval_zero_syncs_once(
     kube: Any, gsm_hand: Any, start_controller: Any, es: Any, wait: Any
 ) -> None:
     gsm_hand.seed({"projects/proj-one/secrets/token": ["v1"]})
-    start_controller(poll_interval=0.1)
+    start_controller(poll_interval=0.1, min_refresh_interval=0.1)
     kube.apply_es(es("once", data=[{"key": "token", "name": "t"}], refreshInterval="0"))
     kube.apply_es(es("polled", data=[{"key": "token", "name": "t"}], refreshInterval="100ms"))
     kube.wait_status("once", "SUCCESS")
