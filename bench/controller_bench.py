@@ -19,8 +19,8 @@ from typing import Any
 
 import yaml
 
-from kes.controller.embedded import BackgroundController
 from kes.controller.settings import ControllerSettings
+from kes.embedded import BackgroundController
 from kes.gsm import RetryPolicy
 from kes.testing.apiserver import ApiServer
 from kes.testing.gsm import SecretManagerEmulator

@@ -23,10 +23,10 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import kes
-from kes.controller.embedded import BackgroundController
 from kes.controller.fetch import CONTROLLER_RETRY
 from kes.controller.logs import JsonFormatter
 from kes.controller.settings import ControllerSettings
+from kes.embedded import BackgroundController
 from kes.errors import KesError
 from kes.gsm import SecretManager
 from kes.testing.apiserver import ApiServer

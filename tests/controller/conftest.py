@@ -16,8 +16,8 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
-from kes.controller.embedded import BackgroundController
 from kes.controller.settings import ControllerSettings
+from kes.embedded import BackgroundController
 from kes.gsm import RetryPolicy, SecretManager
 from kes.testing.apiserver import ApiServer
 from kes.testing.gsm import SecretManagerEmulator

@@ -18,8 +18,8 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from kes.cli import main
-from kes.controller.embedded import BackgroundController
 from kes.controller.settings import ControllerSettings
+from kes.embedded import BackgroundController
 from kes.gsm import RetryPolicy, SecretManager
 from kes.hmac.tokens import parse_token_map
 from kes.testing.apiserver import ApiServer

@@ -1,9 +1,9 @@
-"""Run a controller on a loop of its own, for synchronous callers (tests, benchmarks, demo).
+"""Run the real controller on a loop of its own, for synchronous callers.
 
-The controller is the real one (kopf watches, the official client, the GSM
-gateway); only the process around it differs from `kes controller`. The loop's
-thread is kept here rather than borrowed from kes.testing, which the controller
-must not depend on.
+The demo, the benchmarks and the tests drive the controller from plain code while
+it keeps running. It is the real one (kopf watches, the official client, the GSM
+gateway); only the process around it differs from `kes controller`. This glue
+lives outside the controller room because it borrows the emulators' loop thread.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import math
-import threading
 from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any, TypeVar
@@ -22,6 +21,7 @@ from kes.controller.metrics import ControllerMetrics
 from kes.controller.poller import CycleReport
 from kes.controller.settings import ControllerSettings
 from kes.gsm import RetryPolicy, SecretManager
+from kes.testing.serving import BackgroundLoop
 
 T = TypeVar("T")
 
@@ -36,11 +36,7 @@ class BackgroundController:
         gsm_host: str,
         retry: RetryPolicy,
     ) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="kes-controller", daemon=True
-        )
-        self._thread.start()
+        self._background = BackgroundLoop("kes-controller")
         self.metrics = ControllerMetrics()
         cluster = load_cluster(kubeconfig)
 
@@ -54,7 +50,7 @@ class BackgroundController:
         self._running: concurrent.futures.Future[bool] | None = None
 
     def _on_loop(self, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+        return self._background.run(coro, timeout)
 
     def run(self, make: Callable[[], Coroutine[Any, Any, T]], timeout: float = 60.0) -> T:
         """Run a coroutine on the controller's loop (its state is single-threaded)."""
@@ -74,12 +70,12 @@ class BackgroundController:
 
     def start(self) -> None:
         self._running = asyncio.run_coroutine_threadsafe(
-            self.controller.run(self._stop), self._loop
+            self.controller.run(self._stop), self._background.loop
         )
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Ask for a graceful stop and wait for it; the result of Controller.run."""
-        self._loop.call_soon_threadsafe(self._stop.set)
+        self._background.loop.call_soon_threadsafe(self._stop.set)
         assert self._running is not None
         return self._running.result(timeout)
 
@@ -91,9 +87,7 @@ class BackgroundController:
         if self.running:
             self.stop()
         self._on_loop(self._gsm.close())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join()
-        self._loop.close()
+        self._background.close()
 
     def __enter__(self) -> BackgroundController:
         self.start()
