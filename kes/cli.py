@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable, Sequence
 
 from kes import __version__
@@ -240,6 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # gRPC's C core writes connection events (a server's GOAWAY on shutdown) to stderr
+    # at INFO, past kes's own logging and the controller's JSON lines. Set
+    # GRPC_VERBOSITY to see them.
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     args = build_parser().parse_args(argv)
     result: int = args.run(args)
     return result
