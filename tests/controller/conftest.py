@@ -79,14 +79,6 @@ def gsm_seed(values: dict[str, list[str | bytes]]) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def gsm_emulator() -> AsyncIterator[SecretManagerEmulator]:
-    emulator = SecretManagerEmulator()
-    await emulator.start()
-    yield emulator
-    await emulator.stop()
-
-
-@pytest.fixture
 async def gsm(gsm_emulator: SecretManagerEmulator) -> AsyncIterator[SecretManager]:
     manager = SecretManager(emulator_host=gsm_emulator.address, retry=FAST_RETRY)
     yield manager

@@ -11,6 +11,8 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,34 @@ def http_get(url: str) -> tuple[int, str]:
         return 0, ""
 
 
+@contextmanager
+def controller_process(
+    kubeconfig: str, gsm_address: str, log: Path, **env: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`kes controller` as a subprocess logging to `log`; killed if a test leaves it running."""
+    environment = {
+        **os.environ,
+        "SECRET_MANAGER_EMULATOR_HOST": gsm_address,
+        "METRICS_PORT": "0",
+        "GRPC_VERBOSITY": "NONE",
+        **env,
+    }
+    environment.pop("KUBECONFIG", None)
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "kes", "controller", "--kubeconfig", kubeconfig],
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
 def test_kes_controller_process_serves_metrics_and_stops_on_sigterm(
     kube: Any,
     gsm_hand: Any,
@@ -50,44 +80,27 @@ def test_kes_controller_process_serves_metrics_and_stops_on_sigterm(
     tmp_path: Path,
 ) -> None:
     gsm_hand.seed({"projects/proj-one/secrets/db": ['{"password": "pw1"}']})
-    env = {
-        **os.environ,
-        "SECRET_MANAGER_EMULATOR_HOST": gsm_hand.emulator.address,
-        "METRICS_PORT": "0",
-        "POLLER_INTERVAL_MILLISECONDS": "200",
-        "LOG_LEVEL": "info",
-        "GRPC_VERBOSITY": "NONE",
-    }
-    env.pop("KUBECONFIG", None)
     stderr_path = tmp_path / "stderr.log"
-    with stderr_path.open("w") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "kes", "controller", "--kubeconfig", controller_kubeconfig],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
+    with controller_process(
+        controller_kubeconfig, gsm_hand.emulator.address, stderr_path,
+        POLLER_INTERVAL_MILLISECONDS="200", LOG_LEVEL="info",
+    ) as process:
+        port = wait(lambda: served_port(stderr_path), "the metrics port in the log")
+        base = f"http://127.0.0.1:{port}"
+        wait(lambda: http_get(f"{base}/readyz")[0] == 200, "readiness")
+        assert http_get(f"{base}/healthz") == (200, "ok")
+        kube.apply_es(es("db", data=DB))
+        kube.wait_status("db", "SUCCESS")
+        assert kube.secret_data("db") == {"password": b"pw1"}
+        _, metrics = http_get(f"{base}/metrics")
+        assert (
+            'kubernetes_external_secrets_last_sync_call_state{backend="gcpSecretsManager",'
+            'name="db",namespace="default"} 1.0' in metrics
         )
-        try:
-            port = wait(lambda: served_port(stderr_path), "the metrics port in the log")
-            base = f"http://127.0.0.1:{port}"
-            wait(lambda: http_get(f"{base}/readyz")[0] == 200, "readiness")
-            assert http_get(f"{base}/healthz") == (200, "ok")
-            kube.apply_es(es("db", data=DB))
-            kube.wait_status("db", "SUCCESS")
-            assert kube.secret_data("db") == {"password": b"pw1"}
-            _, metrics = http_get(f"{base}/metrics")
-            assert (
-                'kubernetes_external_secrets_last_sync_call_state{backend="gcpSecretsManager",'
-                'name="db",namespace="default"} 1.0' in metrics
-            )
-            assert 'kes_gsm_calls_total{code="OK",method="AccessSecretVersion"}' in metrics
-            assert 'kes_kubernetes_requests_total{resource="secrets",verb="create"} 1.0' in metrics
-            process.send_signal(signal.SIGTERM)
-            assert process.wait(timeout=30) == 0
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+        assert 'kes_gsm_calls_total{code="OK",method="AccessSecretVersion"}' in metrics
+        assert 'kes_kubernetes_requests_total{resource="secrets",verb="create"} 1.0' in metrics
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
     lines = [line for line in stderr_path.read_text().splitlines() if line.strip()]
     records = [json.loads(line) for line in lines]  # every line is one JSON object
     assert any(r["message"] == "initial lists done" for r in records)
@@ -274,31 +287,14 @@ def test_sigterm_mid_cycle_finishes_the_cycle_and_exits_zero(
     names = [f"db-{i}" for i in range(40)]
     for name in names:
         kube.apply_es(es(name, data=DB))
-    env = {
-        **os.environ,
-        "SECRET_MANAGER_EMULATOR_HOST": gsm_hand.emulator.address,
-        "METRICS_PORT": "0",
-        "GRPC_VERBOSITY": "NONE",
-    }
-    env.pop("KUBECONFIG", None)
     # Every request waits, so the first cycle outlasts the 5 s kopf gives tasks it cancels.
     kube.api.faults.latency = 0.4
-    stderr_path = tmp_path / "stderr.log"
-    with stderr_path.open("w") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "kes", "controller", "--kubeconfig", controller_kubeconfig],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-        try:
-            wait(lambda: kube.requests("create", resource="secrets") >= 1, "the first write")
-            process.send_signal(signal.SIGTERM)
-            assert process.wait(timeout=60) == 0  # a hang fails here
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+    with controller_process(
+        controller_kubeconfig, gsm_hand.emulator.address, tmp_path / "stderr.log"
+    ) as process:
+        wait(lambda: kube.requests("create", resource="secrets") >= 1, "the first write")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0  # a hang fails here
     kube.api.faults.latency = 0.0
     assert kube.requests("create", resource="secrets") == len(names)
     for name in names:

@@ -105,14 +105,6 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 @pytest.fixture
-async def gsm_emulator() -> AsyncIterator[SecretManagerEmulator]:
-    emulator = SecretManagerEmulator()
-    await emulator.start()
-    yield emulator
-    await emulator.stop()
-
-
-@pytest.fixture
 async def gsm(gsm_emulator: SecretManagerEmulator) -> AsyncIterator[SecretManager]:
     client = SecretManager(
         emulator_host=gsm_emulator.address,
