@@ -136,12 +136,10 @@ def _add_render(sub: Subparsers) -> None:
 
 
 def _run_render(args: argparse.Namespace) -> int:
-    import os
-
     from kes.controller.preview import run_render
+    from kes.controller.settings import project_from
 
-    project = args.project or os.environ.get("GOOGLE_CLOUD_PROJECT") or None
-    return run_render(args.filename, project, args.show_values)
+    return run_render(args.filename, project_from(os.environ, args.project), args.show_values)
 
 
 def _bool_flag(text: str) -> bool:

@@ -119,6 +119,11 @@ def _read(env: Mapping[str, str], name: str, convert: Callable[[str, str], T], d
     return default if raw is None or raw.strip() == "" else convert(name, raw)
 
 
+def project_from(env: Mapping[str, str], explicit: str | None = None) -> str | None:
+    """The project for specs without projectId: --project, else $GOOGLE_CLOUD_PROJECT."""
+    return explicit or env.get("GOOGLE_CLOUD_PROJECT", "").strip() or None
+
+
 def settings_from_env(
     env: Mapping[str, str], default_project: str | None = None
 ) -> ControllerSettings:
@@ -140,7 +145,7 @@ def settings_from_env(
         naming_permitted_annotation=_read(
             env, "NAMING_PERMITTED_ANNOTATION", _non_empty, d.naming_permitted_annotation
         ),
-        default_project=default_project or env.get("GOOGLE_CLOUD_PROJECT", "").strip() or None,
+        default_project=project_from(env, default_project),
         max_concurrent_fetches=_read(
             env, "GSM_MAX_CONCURRENT_FETCHES", _positive_int, d.max_concurrent_fetches
         ),
