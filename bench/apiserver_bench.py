@@ -45,7 +45,7 @@ def _rss_bytes() -> int:
 
 
 def _serve(conn: Connection, objects: int, rbac: bool) -> None:
-    from kes.testing.apiserver import ApiServer
+    from kes_emulators.apiserver import ApiServer
 
     async def main() -> None:
         server = ApiServer(history=1000, tls=True, rbac=rbac)

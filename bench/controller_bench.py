@@ -22,8 +22,8 @@ import yaml
 from kes.controller.settings import ControllerSettings
 from kes.embedded import BackgroundController
 from kes.gsm import RetryPolicy
-from kes.testing.apiserver import ApiServer
-from kes.testing.gsm import SecretManagerEmulator
+from kes_emulators.apiserver import ApiServer
+from kes_emulators.gsm import SecretManagerEmulator
 
 CRD = Path(__file__).resolve().parent.parent / "crds" / "externalsecret.yaml"
 PROJECT = "bench-project"

@@ -66,7 +66,7 @@ def _github_token(text: str) -> tuple[str, tuple[str, ...]]:
 
 
 def _run_emulate(args: argparse.Namespace) -> int:
-    from kes.testing.launcher import run
+    from kes_emulators.launcher import run
 
     return run(
         host=args.host,

@@ -29,8 +29,8 @@ from kes.controller.settings import ControllerSettings
 from kes.embedded import BackgroundController
 from kes.errors import KesError
 from kes.gsm import SecretManager
-from kes.testing.apiserver import ApiServer
-from kes.testing.gsm import SecretManagerEmulator
+from kes_emulators.apiserver import ApiServer
+from kes_emulators.gsm import SecretManagerEmulator
 
 SECRET = "projects/kes-demo/secrets/database"
 VALUES = (

@@ -21,7 +21,7 @@ from kes.controller.metrics import ControllerMetrics
 from kes.controller.poller import CycleReport
 from kes.controller.settings import ControllerSettings
 from kes.gsm import RetryPolicy, SecretManager
-from kes.testing.serving import BackgroundLoop
+from kes_emulators.serving import BackgroundLoop
 
 T = TypeVar("T")
 

@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from kes.testing.gsm import SecretManagerEmulator
+from kes_emulators.gsm import SecretManagerEmulator
 
 
 @pytest.fixture

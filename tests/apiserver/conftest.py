@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from kes.demo import find_kubectl
-from kes.testing.apiserver import ApiServer
+from kes_emulators.apiserver import ApiServer
 
 KUBECTL = find_kubectl()
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from kes.testing.apiserver import ApiServer
-from kes.testing.apiserver.admission import base64_error_offset
+from kes_emulators.apiserver import ApiServer
+from kes_emulators.apiserver.admission import base64_error_offset
 
 CONFIGMAPS = "/api/v1/namespaces/default/configmaps"
 SECRETS = "/api/v1/namespaces/default/secrets"

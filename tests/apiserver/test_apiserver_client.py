@@ -11,7 +11,7 @@ import pytest
 import urllib3
 from kubernetes.client.rest import ApiException
 
-from kes.testing.apiserver import ApiServer
+from kes_emulators.apiserver import ApiServer
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from kes.testing.apiserver import ApiServer
+from kes_emulators.apiserver import ApiServer
 
 SECRETS = "/api/v1/namespaces/default/secrets"
 CONFIGMAPS = "/api/v1/namespaces/default/configmaps"

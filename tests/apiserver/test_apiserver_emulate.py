@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 import yaml
 
-from kes.testing.launcher import LaunchOptions, launch_kubernetes
+from kes_emulators.launcher import LaunchOptions, launch_kubernetes
 
 
 async def test_launch_serves_https_with_seed_and_kubeconfig(tmp_path: Path) -> None:

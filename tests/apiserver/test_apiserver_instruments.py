@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kes.testing.apiserver import ApiServer
+from kes_emulators.apiserver import ApiServer
 
 SECRETS = "/api/v1/namespaces/default/secrets"
 

@@ -13,7 +13,7 @@ import pytest
 from kopf.testing import KopfRunner
 from kubernetes.client.rest import ApiException
 
-from kes.testing.apiserver import ApiServer
+from kes_emulators.apiserver import ApiServer
 
 GROUP, VERSION, PLURAL = "example.com", "v1", "widgets"
 

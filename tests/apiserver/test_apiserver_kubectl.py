@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kes.testing.apiserver import ApiServer
+from kes_emulators.apiserver import ApiServer
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 TEST_CRDS = Path(__file__).resolve().parent / "crds"

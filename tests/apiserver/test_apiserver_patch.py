@@ -3,7 +3,7 @@ from typing import Any
 
 import pytest
 
-from kes.testing.apiserver.patch import (
+from kes_emulators.apiserver.patch import (
     STRATEGIC_MERGE_LISTS,
     PatchError,
     PatchTestFailed,

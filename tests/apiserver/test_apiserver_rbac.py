@@ -2,7 +2,7 @@ from typing import Any
 
 import pytest
 
-from kes.testing.apiserver.rbac import (
+from kes_emulators.apiserver.rbac import (
     FULL_AUTHORITY,
     Authorizer,
     RequestAttributes,
@@ -16,7 +16,7 @@ from kes.testing.apiserver.rbac import (
     subject_access_review,
     uncovered_rules,
 )
-from kes.testing.apiserver.routing import route
+from kes_emulators.apiserver.routing import route
 
 RBAC = "rbac.authorization.k8s.io/v1"
 

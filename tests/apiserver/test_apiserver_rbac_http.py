@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kes.testing.apiserver import ApiServer
+from kes_emulators.apiserver import ApiServer
 
 SECRETS = "/api/v1/namespaces/default/secrets"
 RBAC = "/apis/rbac.authorization.k8s.io/v1"

@@ -3,8 +3,8 @@ from typing import Any
 
 import pytest
 
-from kes.testing.apiserver.errors import Cause, invalid
-from kes.testing.apiserver.schema import (
+from kes_emulators.apiserver.errors import Cause, invalid
+from kes_emulators.apiserver.schema import (
     FieldError,
     UnsupportedSchema,
     apply_defaults,

@@ -1,6 +1,6 @@
 import pytest
 
-from kes.testing.apiserver.selectors import (
+from kes_emulators.apiserver.selectors import (
     SelectorError,
     label_selector_from_match,
     parse_field_selector,

@@ -11,9 +11,9 @@ import pytest
 import yaml
 from cryptography import x509
 
-from kes.testing.apiserver import ApiServer, SeedError, certs, protobuf, response_warnings
-from kes.testing.apiserver.errors import ApiError
-from kes.testing.apiserver.routing import route
+from kes_emulators.apiserver import ApiServer, SeedError, certs, protobuf, response_warnings
+from kes_emulators.apiserver.errors import ApiError
+from kes_emulators.apiserver.routing import route
 
 
 def test_seed_objects_are_created_namespaces_and_crds_first(widget_crd: Any,

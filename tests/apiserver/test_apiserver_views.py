@@ -12,7 +12,7 @@ import pytest
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
 AGE_OF_THREE_HOURS = """
 from datetime import UTC, datetime, timedelta
-from kes.testing.apiserver.views import human_age
+from kes_emulators.apiserver.views import human_age
 created = datetime.now(UTC) - timedelta(hours=3, minutes=30)
 print(human_age(created.strftime("%Y-%m-%dT%H:%M:%SZ")))
 """

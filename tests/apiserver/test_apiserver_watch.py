@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 
-from kes.testing.apiserver import ApiServer
+from kes_emulators.apiserver import ApiServer
 
 SECRETS = "/api/v1/namespaces/default/secrets"
 

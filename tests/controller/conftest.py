@@ -19,8 +19,8 @@ from kubernetes.client.exceptions import ApiException
 from kes.controller.settings import ControllerSettings
 from kes.embedded import BackgroundController
 from kes.gsm import RetryPolicy, SecretManager
-from kes.testing.apiserver import ApiServer
-from kes.testing.gsm import SecretManagerEmulator
+from kes_emulators.apiserver import ApiServer
+from kes_emulators.gsm import SecretManagerEmulator
 
 
 def make_externalsecret(

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from kes.testing.launcher import load_seed
+from kes_emulators.launcher import load_seed
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SEED = EXAMPLES / "emulator-seed.yaml"

@@ -9,7 +9,7 @@ import grpc
 
 from kes.controller.fetch import Fetcher, RateLimiter, project_of
 from kes.gsm import FailedPrecondition, NotFound, SecretManager, SecretValue
-from kes.testing.gsm import SecretManagerEmulator
+from kes_emulators.gsm import SecretManagerEmulator
 
 
 def test_project_of() -> None:

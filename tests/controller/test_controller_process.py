@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from kes.testing.apiserver import ApiServer
+from kes_emulators.apiserver import ApiServer
 
 DB = [{"key": "db", "name": "password", "property": "password"}]
 CLUSTER_CONFIG = Path(__file__).resolve().parents[2] / "config" / "cluster"

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from kes.cli import main
-from kes.testing.gsm import SecretManagerEmulator
+from kes_emulators.gsm import SecretManagerEmulator
 
 MANIFEST = """\
 apiVersion: kubernetes-client.io/v1

@@ -15,7 +15,7 @@ from google.cloud.secretmanager_v1.services.secret_manager_service.transports im
     SecretManagerServiceGrpcTransport,
 )
 
-from kes.testing.gsm import SecretManagerEmulator
+from kes_emulators.gsm import SecretManagerEmulator
 
 
 class FakeClock:

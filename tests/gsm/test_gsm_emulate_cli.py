@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kes.testing.gsm import SecretManagerEmulator
+from kes_emulators.gsm import SecretManagerEmulator
 
 SEED = """\
 secretmanager:

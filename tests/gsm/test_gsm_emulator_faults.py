@@ -10,7 +10,7 @@ import pytest
 from google.api_core import exceptions
 from google.cloud.secretmanager_v1 import SecretManagerServiceAsyncClient
 
-from kes.testing.gsm import Quotas, SecretManagerEmulator
+from kes_emulators.gsm import Quotas, SecretManagerEmulator
 
 SECRET = "projects/p/secrets/db"
 VERSION = f"{SECRET}/versions/1"

@@ -7,7 +7,7 @@ from google.api_core import exceptions
 from google.cloud.secretmanager_v1 import SecretManagerServiceAsyncClient
 from google.iam.v1 import iam_policy_pb2
 
-from kes.testing.gsm import ROLES, SecretManagerEmulator
+from kes_emulators.gsm import ROLES, SecretManagerEmulator
 
 SECRET = "projects/p/secrets/db"
 OTHER = "projects/p/secrets/other"

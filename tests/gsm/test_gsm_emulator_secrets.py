@@ -10,7 +10,7 @@ from google.api_core import exceptions
 from google.cloud.secretmanager_v1 import SecretManagerServiceAsyncClient
 from google.iam.v1 import iam_policy_pb2
 
-from kes.testing.gsm import SecretManagerEmulator
+from kes_emulators.gsm import SecretManagerEmulator
 
 REPLICATION = {"replication": {"automatic": {}}}
 KMS_KEY = "projects/p/locations/global/keyRings/r/cryptoKeys/k"

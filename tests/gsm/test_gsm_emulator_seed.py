@@ -8,7 +8,7 @@ import pytest
 from google.api_core import exceptions
 from google.cloud.secretmanager_v1 import SecretManagerServiceAsyncClient
 
-from kes.testing.gsm import SecretManagerEmulator, SeedError
+from kes_emulators.gsm import SecretManagerEmulator, SeedError
 
 SECRET = "projects/p/secrets/s"
 

@@ -9,7 +9,7 @@ import pytest
 from google.api_core import exceptions
 from google.cloud.secretmanager_v1 import SecretManagerServiceClient
 
-from kes.testing.gsm import SecretManagerEmulator
+from kes_emulators.gsm import SecretManagerEmulator
 
 PARENT = "projects/p"
 SECRET = "projects/p/secrets/db"

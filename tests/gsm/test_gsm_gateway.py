@@ -24,7 +24,7 @@ from kes.gsm import (
     location_of,
     regional_endpoint,
 )
-from kes.testing.gsm import SecretManagerEmulator
+from kes_emulators.gsm import SecretManagerEmulator
 
 SECRET = "projects/p/secrets/db"
 VALUE = b"gateway-test-value"

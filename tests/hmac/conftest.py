@@ -21,8 +21,8 @@ from kes.hmac.job import HmacJob
 from kes.hmac.propagation import Propagation
 from kes.hmac.store import TokenStore
 from kes.hmac.tokens import GLOBAL_KEY, Token, TokenMap, dump_token_map, parse_token_map
-from kes.testing.github import GitHubEmulator
-from kes.testing.gsm import SecretManagerEmulator
+from kes_emulators.github import GitHubEmulator
+from kes_emulators.gsm import SecretManagerEmulator
 
 PROJECT = "prow-project"
 SECRET = "hmac-tokens"

@@ -4,8 +4,8 @@ import pytest
 import yaml
 
 from kes.cli import build_parser, main
-from kes.testing.github import GitHubEmulator
-from kes.testing.gsm import SecretManagerEmulator
+from kes_emulators.github import GitHubEmulator
+from kes_emulators.gsm import SecretManagerEmulator
 
 REQUIRED = [
     "hmac", "--config-path", "c.yaml", "--github-token-path", "t", "--hook-url", "http://h/",

@@ -22,10 +22,10 @@ from kes.controller.settings import ControllerSettings
 from kes.embedded import BackgroundController
 from kes.gsm import RetryPolicy, SecretManager
 from kes.hmac.tokens import parse_token_map
-from kes.testing.apiserver import ApiServer
-from kes.testing.github import GitHubEmulator
-from kes.testing.gsm import SecretManagerEmulator
-from kes.testing.serving import BackgroundLoop
+from kes_emulators.apiserver import ApiServer
+from kes_emulators.github import GitHubEmulator
+from kes_emulators.gsm import SecretManagerEmulator
+from kes_emulators.serving import BackgroundLoop
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMESPACE, NAME = "prow", "hmac-tokens"

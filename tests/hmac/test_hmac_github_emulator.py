@@ -9,7 +9,7 @@ import pytest
 from aiohttp import ClientSession, web
 from github import Auth, Github, GithubException
 
-from kes.testing.github import MASK, GitHubEmulator, SeedError
+from kes_emulators.github import MASK, GitHubEmulator, SeedError
 
 TOKEN = "ghp_admin"
 AUTH = {"Authorization": f"token {TOKEN}"}

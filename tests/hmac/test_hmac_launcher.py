@@ -5,8 +5,8 @@ import asyncio
 from github import Auth, Github
 
 from kes.cli import build_parser, main
-from kes.testing.github import GITHUB_FLAG_USER
-from kes.testing.launcher import LaunchOptions, launch_github
+from kes_emulators.github import GITHUB_FLAG_USER
+from kes_emulators.launcher import LaunchOptions, launch_github
 
 
 def test_emulate_flags_parse() -> None:

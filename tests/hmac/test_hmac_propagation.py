@@ -10,7 +10,7 @@ import yaml
 from kubernetes import client as k8s
 
 from kes.hmac.propagation import ExternalSecretPropagation, PropagationTimeout, api_client
-from kes.testing.apiserver import ApiServer
+from kes_emulators.apiserver import ApiServer
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMESPACE, NAME = "prow", "hmac-tokens"

@@ -13,7 +13,7 @@ from kes.hmac.tokens import (
     newest,
     parse_token_map,
 )
-from kes.testing.github import sign
+from kes_emulators.github import sign
 
 T1 = dt.datetime(2020, 3, 2, 15, tzinfo=dt.UTC)
 T2 = dt.datetime(2021, 3, 2, 15, tzinfo=dt.UTC)

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from kes.spec import GROUP, KES_BACKEND_TYPES, KIND, PLURAL, VERSION, parse_duration
-from kes.testing.apiserver.schema import FieldError, unknown_fields, validate
+from kes_emulators.apiserver.schema import FieldError, unknown_fields, validate
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD = yaml.safe_load((ROOT / "crds" / "externalsecret.yaml").read_text())

@@ -18,10 +18,10 @@ from typing import Any
 
 import yaml
 
-from kes.testing.apiserver import ApiServer
-from kes.testing.github import GITHUB_FLAG_USER, GitHubEmulator
-from kes.testing.gsm import SecretManagerEmulator
-from kes.testing.seed import SeedError
+from kes_emulators.apiserver import ApiServer
+from kes_emulators.github import GITHUB_FLAG_USER, GitHubEmulator
+from kes_emulators.gsm import SecretManagerEmulator
+from kes_emulators.seed import SeedError
 
 
 @dataclass(frozen=True)

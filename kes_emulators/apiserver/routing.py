@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from kes.testing.apiserver.params import is_true
-from kes.testing.apiserver.rbac import RequestAttributes
-from kes.testing.apiserver.selectors import SelectorError, parse_field_selector
+from kes_emulators.apiserver.params import is_true
+from kes_emulators.apiserver.rbac import RequestAttributes
+from kes_emulators.apiserver.selectors import SelectorError, parse_field_selector
 
 _NAMESPACE_SUBRESOURCES = {"status", "finalize"}
 

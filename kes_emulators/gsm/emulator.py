@@ -9,13 +9,13 @@ from typing import Any
 
 import grpc
 
-from kes.testing.gsm.control import Counters, Faults, Quotas
-from kes.testing.gsm.events import EventPublisher
-from kes.testing.gsm.iam import Iam
-from kes.testing.gsm.seed import apply_seed
-from kes.testing.gsm.service import SecretManagerService
-from kes.testing.gsm.store import SecretStore
-from kes.testing.serving import BackgroundLoop
+from kes_emulators.gsm.control import Counters, Faults, Quotas
+from kes_emulators.gsm.events import EventPublisher
+from kes_emulators.gsm.iam import Iam
+from kes_emulators.gsm.seed import apply_seed
+from kes_emulators.gsm.service import SecretManagerService
+from kes_emulators.gsm.store import SecretStore
+from kes_emulators.serving import BackgroundLoop
 
 
 class SecretManagerEmulator:

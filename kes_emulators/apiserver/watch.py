@@ -9,9 +9,9 @@ from typing import Any
 
 from aiohttp import web
 
-from kes.testing.apiserver import errors, views
-from kes.testing.apiserver.resources import ResourceType
-from kes.testing.apiserver.store import Event, Obj, Store
+from kes_emulators.apiserver import errors, views
+from kes_emulators.apiserver.resources import ResourceType
+from kes_emulators.apiserver.store import Event, Obj, Store
 
 Matcher = Callable[[Obj], bool]
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"

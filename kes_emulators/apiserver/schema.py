@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from kes.testing.apiserver.patch import json_equal
-from kes.testing.apiserver.selectors import go_quote
+from kes_emulators.apiserver.patch import json_equal
+from kes_emulators.apiserver.selectors import go_quote
 
 Schema = Mapping[str, Any]
 

@@ -8,10 +8,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from kes.testing.apiserver import rbac
-from kes.testing.apiserver.errors import ApiError, qualified
-from kes.testing.apiserver.rbac import RBAC_GROUP, RequestAttributes, UserInfo
-from kes.testing.apiserver.store import Event, Store
+from kes_emulators.apiserver import rbac
+from kes_emulators.apiserver.errors import ApiError, qualified
+from kes_emulators.apiserver.rbac import RBAC_GROUP, RequestAttributes, UserInfo
+from kes_emulators.apiserver.store import Event, Store
 
 _SA_PREFIX = "system:serviceaccount:"
 ADMIN = UserInfo(name="kes-admin", groups=("system:masters", "system:authenticated"))

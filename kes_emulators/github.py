@@ -25,8 +25,8 @@ from urllib.parse import urlencode
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 from yarl import URL
 
-from kes.testing.seed import SeedError
-from kes.testing.serving import BackgroundLoop
+from kes_emulators.seed import SeedError
+from kes_emulators.serving import BackgroundLoop
 
 DOCS = "https://docs.github.com/rest"
 # Whose tokens `kes emulate --github-token` adds; list it among a seed's admins.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from kes.testing.apiserver import errors
+from kes_emulators.apiserver import errors
 
 
 def is_true(value: str | None) -> bool:

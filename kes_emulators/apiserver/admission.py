@@ -8,12 +8,12 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NoReturn
 
-from kes.testing.apiserver import auth, selectors
-from kes.testing.apiserver import schema as crd_schema
-from kes.testing.apiserver.errors import ApiError, Cause, qualified
-from kes.testing.apiserver.resources import ResourceType
-from kes.testing.apiserver.store import Obj
-from kes.testing.apiserver.views import compile_jsonpath
+from kes_emulators.apiserver import auth, selectors
+from kes_emulators.apiserver import schema as crd_schema
+from kes_emulators.apiserver.errors import ApiError, Cause, qualified
+from kes_emulators.apiserver.resources import ResourceType
+from kes_emulators.apiserver.store import Obj
+from kes_emulators.apiserver.views import compile_jsonpath
 
 MAX_DATA_BYTES = 1024 * 1024
 MAX_ANNOTATION_BYTES = 256 * 1024

@@ -19,8 +19,8 @@ from google.cloud.secretmanager_v1.types import resources
 from google.protobuf import timestamp_pb2  # type: ignore[import-untyped]
 from google.protobuf.message import Message  # type: ignore[import-untyped]
 
-from kes.testing.gsm.listing import Term, check_fields, paginate, parse_filter
-from kes.testing.gsm.rpc import RpcError, invalid, unimplemented
+from kes_emulators.gsm.listing import Term, check_fields, paginate, parse_filter
+from kes_emulators.gsm.rpc import RpcError, invalid, unimplemented
 
 # The raw protobuf classes behind the proto-plus wrappers; protobuf ships no type stubs.
 SecretPb: Any = resources.Secret.pb()

@@ -1,6 +1,6 @@
 """An emulated Kubernetes API server for tests, benchmarks and `kes emulate`."""
 
-from kes.testing.apiserver.server import ApiServer
-from kes.testing.seed import SeedError
+from kes_emulators.apiserver.server import ApiServer
+from kes_emulators.seed import SeedError
 
 __all__ = ["ApiServer", "SeedError"]

@@ -14,10 +14,10 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from kes.testing.apiserver import rbac
-from kes.testing.apiserver.objects import CRD_CLEANUP, FOREGROUND, ORPHAN, Objects
-from kes.testing.apiserver.resources import CRD_KEY, NAMESPACES_KEY, Registry, ResourceType
-from kes.testing.apiserver.store import Event, Obj, StorageKey, Store, owner_uids
+from kes_emulators.apiserver import rbac
+from kes_emulators.apiserver.objects import CRD_CLEANUP, FOREGROUND, ORPHAN, Objects
+from kes_emulators.apiserver.resources import CRD_KEY, NAMESPACES_KEY, Registry, ResourceType
+from kes_emulators.apiserver.store import Event, Obj, StorageKey, Store, owner_uids
 
 log = logging.getLogger(__name__)
 

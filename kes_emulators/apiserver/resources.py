@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kes.testing.apiserver.conversion import EVENTS_V1, Converter
+from kes_emulators.apiserver.conversion import EVENTS_V1, Converter
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 REVIEW_VERBS = ("create",)

@@ -9,12 +9,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from kes.testing.apiserver import errors, patch
-from kes.testing.apiserver.admission import admit, crd_status, validate_name
-from kes.testing.apiserver.decoding import UnknownFields, check_metadata_types
-from kes.testing.apiserver.errors import ApiError, Cause
-from kes.testing.apiserver.resources import CRD_KEY, NAMESPACES_KEY, Registry, ResourceType
-from kes.testing.apiserver.store import Obj, Store
+from kes_emulators.apiserver import errors, patch
+from kes_emulators.apiserver.admission import admit, crd_status, validate_name
+from kes_emulators.apiserver.decoding import UnknownFields, check_metadata_types
+from kes_emulators.apiserver.errors import ApiError, Cause
+from kes_emulators.apiserver.resources import CRD_KEY, NAMESPACES_KEY, Registry, ResourceType
+from kes_emulators.apiserver.store import Obj, Store
 
 ORPHAN = "orphan"
 FOREGROUND = "foregroundDeletion"

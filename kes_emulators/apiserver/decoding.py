@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from kes.testing.apiserver import errors, schema
-from kes.testing.apiserver.errors import ApiError
-from kes.testing.apiserver.resources import CRD_KEY, NAMESPACES_KEY, ResourceType
-from kes.testing.apiserver.response_warnings import warn
-from kes.testing.apiserver.store import Obj
+from kes_emulators.apiserver import errors, schema
+from kes_emulators.apiserver.errors import ApiError
+from kes_emulators.apiserver.resources import CRD_KEY, NAMESPACES_KEY, ResourceType
+from kes_emulators.apiserver.response_warnings import warn
+from kes_emulators.apiserver.store import Obj
 
 _TYPE_FIELDS = {"apiVersion", "kind", "metadata"}
 # The top-level fields of the built-in kinds' stored form; a real server's typed decoding

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
-from kes.testing.gsm.rpc import RpcError
+from kes_emulators.gsm.rpc import RpcError
 
 _VERSIONS = "secretmanager.versions."
 _SECRETS = "secretmanager.secrets."

@@ -14,7 +14,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from kes.testing.gsm.rpc import RpcError, invalid, unimplemented
+from kes_emulators.gsm.rpc import RpcError, invalid, unimplemented
 
 MAX_PAGE_SIZE = 25000
 

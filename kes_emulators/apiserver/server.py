@@ -14,17 +14,17 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from kes.testing.apiserver import certs, kubeconfig, rbac
-from kes.testing.apiserver.auth import Authorization, Identities, service_account_user
-from kes.testing.apiserver.controllers import Controllers
-from kes.testing.apiserver.errors import ApiError
-from kes.testing.apiserver.http import HttpApi, Settings
-from kes.testing.apiserver.instruments import Faults, RequestLog
-from kes.testing.apiserver.objects import Objects
-from kes.testing.apiserver.resources import CRD_KEY, Registry, ResourceType
-from kes.testing.apiserver.store import Event, Obj, Store
-from kes.testing.seed import SeedError
-from kes.testing.serving import BackgroundLoop
+from kes_emulators.apiserver import certs, kubeconfig, rbac
+from kes_emulators.apiserver.auth import Authorization, Identities, service_account_user
+from kes_emulators.apiserver.controllers import Controllers
+from kes_emulators.apiserver.errors import ApiError
+from kes_emulators.apiserver.http import HttpApi, Settings
+from kes_emulators.apiserver.instruments import Faults, RequestLog
+from kes_emulators.apiserver.objects import Objects
+from kes_emulators.apiserver.resources import CRD_KEY, Registry, ResourceType
+from kes_emulators.apiserver.store import Event, Obj, Store
+from kes_emulators.seed import SeedError
+from kes_emulators.serving import BackgroundLoop
 
 T = TypeVar("T")
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")

@@ -28,10 +28,10 @@ import binascii
 from collections.abc import Mapping
 from typing import Any
 
-from kes.testing.gsm.iam import Iam, check_role
-from kes.testing.gsm.rpc import RpcError
-from kes.testing.gsm.store import SecretPb, SecretStore, State, parse_secret_name
-from kes.testing.seed import SeedError
+from kes_emulators.gsm.iam import Iam, check_role
+from kes_emulators.gsm.rpc import RpcError
+from kes_emulators.gsm.store import SecretPb, SecretStore, State, parse_secret_name
+from kes_emulators.seed import SeedError
 
 _SECTION = "secretmanager"
 _SECRET_KEYS = {"name", "labels", "topics", "aliases", "versions"}

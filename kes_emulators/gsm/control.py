@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
-from kes.testing.gsm.rpc import RpcError
+from kes_emulators.gsm.rpc import RpcError
 
 # Which per-minute quota each method draws on, as on GCP.
 QUOTA_KIND = {

@@ -18,11 +18,11 @@ from google.iam.v1 import iam_policy_pb2
 from google.protobuf import empty_pb2  # type: ignore[import-untyped]
 from google.protobuf.message import Message  # type: ignore[import-untyped]
 
-from kes.testing.gsm.control import Counters, Faults, PayloadFault, Quotas
-from kes.testing.gsm.events import EventPublisher
-from kes.testing.gsm.iam import Iam
-from kes.testing.gsm.rpc import RpcError, invalid
-from kes.testing.gsm.store import (
+from kes_emulators.gsm.control import Counters, Faults, PayloadFault, Quotas
+from kes_emulators.gsm.events import EventPublisher
+from kes_emulators.gsm.iam import Iam
+from kes_emulators.gsm.rpc import RpcError, invalid
+from kes_emulators.gsm.store import (
     SecretPb,
     SecretStore,
     SecretVersionPb,

@@ -15,16 +15,16 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kes.testing.apiserver import errors
-from kes.testing.apiserver.errors import ApiError, Cause
-from kes.testing.apiserver.params import int_param, is_true, parse_rv
-from kes.testing.apiserver.resources import ResourceType
-from kes.testing.apiserver.selectors import (
+from kes_emulators.apiserver import errors
+from kes_emulators.apiserver.errors import ApiError, Cause
+from kes_emulators.apiserver.params import int_param, is_true, parse_rv
+from kes_emulators.apiserver.resources import ResourceType
+from kes_emulators.apiserver.selectors import (
     SelectorError,
     parse_field_selector,
     parse_label_selector,
 )
-from kes.testing.apiserver.store import Obj, Store
+from kes_emulators.apiserver.store import Obj, Store
 
 Matcher = Callable[[Obj], bool]
 _MATCHES = ("Exact", "NotOlderThan")

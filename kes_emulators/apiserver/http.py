@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from kes.testing.apiserver import (
+from kes_emulators.apiserver import (
     errors,
     listing,
     protobuf,
@@ -19,22 +19,22 @@ from kes.testing.apiserver import (
     views,
     watch,
 )
-from kes.testing.apiserver.auth import Authorization, Identities
-from kes.testing.apiserver.decoding import UnknownFields
-from kes.testing.apiserver.errors import ApiError
-from kes.testing.apiserver.instruments import Faults, Request, RequestLog
-from kes.testing.apiserver.objects import (
+from kes_emulators.apiserver.auth import Authorization, Identities
+from kes_emulators.apiserver.decoding import UnknownFields
+from kes_emulators.apiserver.errors import ApiError
+from kes_emulators.apiserver.instruments import Faults, Request, RequestLog
+from kes_emulators.apiserver.objects import (
     APPLY_PATCH,
     JSON_PATCH,
     MERGE_PATCH,
     STRATEGIC_PATCH,
     Objects,
 )
-from kes.testing.apiserver.params import float_param, is_true, parse_rv
-from kes.testing.apiserver.rbac import UserInfo
-from kes.testing.apiserver.resources import Registry, ResourceType
-from kes.testing.apiserver.routing import Route, route
-from kes.testing.apiserver.store import Obj, Store
+from kes_emulators.apiserver.params import float_param, is_true, parse_rv
+from kes_emulators.apiserver.rbac import UserInfo
+from kes_emulators.apiserver.resources import Registry, ResourceType
+from kes_emulators.apiserver.routing import Route, route
+from kes_emulators.apiserver.store import Obj, Store
 
 log = logging.getLogger(__name__)
 VERSION = {

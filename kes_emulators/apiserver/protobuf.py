@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 from typing import Any, Union
 
-from kes.testing.apiserver.errors import ApiError
+from kes_emulators.apiserver.errors import ApiError
 
 MEDIA_TYPE = "application/vnd.kubernetes.protobuf"
 _MAGIC = b"k8s\x00"

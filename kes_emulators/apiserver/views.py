@@ -11,9 +11,9 @@ from typing import Any
 
 from jsonpath_ng.ext import parse as parse_jsonpath
 
-from kes.testing.apiserver.errors import ApiError
-from kes.testing.apiserver.resources import ResourceType
-from kes.testing.apiserver.store import Obj
+from kes_emulators.apiserver.errors import ApiError
+from kes_emulators.apiserver.resources import ResourceType
+from kes_emulators.apiserver.store import Obj
 
 PLAIN = "Plain"
 METADATA = "PartialObjectMetadata"

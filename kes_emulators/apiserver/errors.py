@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kes.testing.apiserver.selectors import aggregate_messages
+from kes_emulators.apiserver.selectors import aggregate_messages
 
 _REASON_BY_CODE = {
     400: "BadRequest",

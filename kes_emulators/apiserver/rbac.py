@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kes.testing.apiserver.selectors import (
+from kes_emulators.apiserver.selectors import (
     SelectorError,
     aggregate_messages,
     go_quote,
