@@ -20,10 +20,10 @@ from typing import Any
 import yaml
 
 from kes.controller.settings import ControllerSettings
-from kes.embedded import BackgroundController
 from kes.gsm import RetryPolicy
 from kes_emulators.apiserver import ApiServer
 from kes_emulators.gsm import SecretManagerEmulator
+from tests.support.embedded import BackgroundController
 
 CRD = Path(__file__).resolve().parent.parent / "crds" / "externalsecret.yaml"
 PROJECT = "bench-project"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Callable, Sequence
 
 from kes import __version__
@@ -65,9 +66,17 @@ def _github_token(text: str) -> tuple[str, tuple[str, ...]]:
     return token, tuple(s.strip() for s in scopes.split(",") if s.strip())
 
 
-def _run_emulate(args: argparse.Namespace) -> int:
-    from kes_emulators.launcher import run
+def _emulators_missing(command: str, error: ModuleNotFoundError) -> int:
+    print(f"kes {command}: the emulators are not installed ({error}); install them with "
+          "`pip install 'kes[emulators]'`, or run `make demo` in a checkout", file=sys.stderr)
+    return 2
 
+
+def _run_emulate(args: argparse.Namespace) -> int:
+    try:
+        from kes_emulators.launcher import run
+    except ModuleNotFoundError as error:
+        return _emulators_missing("emulate", error)
     return run(
         host=args.host,
         gsm_port=args.gsm_port,
@@ -91,8 +100,10 @@ def _add_demo(sub: Subparsers) -> None:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from kes.demo import run
-
+    try:
+        from kes_emulators.demo import run
+    except ModuleNotFoundError as error:
+        return _emulators_missing("demo", error)
     return run()
 
 

@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 import yaml
 
-from kes.demo import find_kubectl
 from kes_emulators.apiserver import ApiServer
+from kes_emulators.kubectl import find_kubectl
 
 KUBECTL = find_kubectl()
 

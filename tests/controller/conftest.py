@@ -17,10 +17,10 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
 from kes.controller.settings import ControllerSettings
-from kes.embedded import BackgroundController
 from kes.gsm import RetryPolicy, SecretManager
 from kes_emulators.apiserver import ApiServer
 from kes_emulators.gsm import SecretManagerEmulator
+from tests.support.embedded import BackgroundController
 
 
 def make_externalsecret(

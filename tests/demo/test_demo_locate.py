@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kes.demo import DemoError, find_checkout, find_kubectl
+from kes_emulators.demo import DemoError, find_checkout
+from kes_emulators.kubectl import KubectlMissing, find_kubectl
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -33,11 +34,11 @@ def test_kubectl_from_path_when_the_environment_has_none(tmp_path: Path) -> None
 
 def test_missing_kubectl_names_the_install_step(tmp_path: Path) -> None:
     python = str(tmp_path / "venv" / "bin" / "python")
-    with pytest.raises(DemoError) as caught:
+    with pytest.raises(KubectlMissing) as caught:
         find_kubectl(python, str(tmp_path / "empty"))
     assert str(caught.value) == (
         f"kubectl is needed and was found neither next to {python} nor on PATH; "
-        "install it with `pip install -e '.[test]'` (run by `make demo`)"
+        "install it with `pip install 'kes[emulators]'` (`make demo` does)"
     )
 
 
@@ -47,11 +48,11 @@ def test_the_checkout_holds_the_crd() -> None:
 
 
 def test_an_installed_package_without_the_checkout_says_so(tmp_path: Path) -> None:
-    package = tmp_path / "site-packages" / "kes"
+    package = tmp_path / "site-packages" / "kes_emulators"
     package.mkdir(parents=True)
     with pytest.raises(DemoError) as caught:
         find_checkout(package)
     assert str(caught.value) == (
-        f"crds/externalsecret.yaml is not next to the kes package ({package}); "
+        f"crds/externalsecret.yaml is not next to the kes_emulators package ({package}); "
         "run the demo from a source checkout (`make demo`)"
     )

@@ -10,7 +10,7 @@ import pytest
 # What a reader must see, in this order (whitespace inside a line is normalised).
 EXPECTED_IN_ORDER = [
     "1. Start the emulators",
-    "2. Store a JSON value in Secret Manager (through kes.gsm)",
+    "2. Store a JSON value in Secret Manager",
     "added projects/kes-demo/secrets/database/versions/1: "
     '{"user": "demo-user", "password": "demo-password-v1"}',
     "3. Install the ExternalSecret CRD",
@@ -42,7 +42,7 @@ EXPECTED_IN_ORDER = [
     "secret/database condition met",
     "password=demo-password-v2",
     "9. Stop everything",
-    "controller stopped after its last cycle",
+    "controller stopped after its last cycle (SIGTERM, exit 0)",
     "controller log: ",
     "emulators stopped, temporary files removed",
     "Done.",

