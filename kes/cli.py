@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from kes import __version__
+from kes.config import ConfigError, parse_bool
 
 Subparsers = argparse._SubParsersAction  # the type argparse gives add_subparsers()
 
@@ -155,12 +156,10 @@ def _run_render(args: argparse.Namespace) -> int:
 
 def _bool_flag(text: str) -> bool:
     """Go-style boolean flag values: `--dry-run=false`."""
-    value = text.strip().lower()
-    if value in ("1", "t", "true", "yes"):
-        return True
-    if value in ("0", "f", "false", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, not {text!r}")
+    try:
+        return parse_bool("value", text)
+    except ConfigError:
+        raise argparse.ArgumentTypeError(f"expected true or false, not {text!r}") from None
 
 
 def _add_hmac(sub: Subparsers) -> None:

@@ -26,9 +26,9 @@ from jsonpath_ng import JSONPath
 from jsonpath_ng import parse as parse_jsonpath
 from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
 
+from kes.api import KIND
 from kes.errors import ObjectFieldError
 from kes.spec import (
-    KIND,
     MAX_VALUE_BYTES,
     DataFromItem,
     DataItem,

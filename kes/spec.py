@@ -26,15 +26,9 @@ import jinja2.visitor
 import yaml
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from kes.api import BACKEND_TYPE, KIND, MANAGED_BY_LABEL
 from kes.errors import ObjectFieldError
 
-GROUP = "kubernetes-client.io"
-VERSION = "v1"
-API_VERSION = f"{GROUP}/{VERSION}"
-KIND = "ExternalSecret"
-PLURAL = "externalsecrets"
-
-BACKEND_TYPE = "gcpSecretsManager"
 # Every backend KES knew: manifests naming one still apply and get a clear error.
 KES_BACKEND_TYPES = (
     "secretsManager",
@@ -53,7 +47,7 @@ FORBIDDEN_SECRET_TYPES = frozenset(
     {"kubernetes.io/service-account-token", "bootstrap.kubernetes.io/token"}
 )
 # The controller sets this label on every Secret it manages.
-RESERVED_LABELS = frozenset({"app.kubernetes.io/managed-by"})
+RESERVED_LABELS = frozenset({MANAGED_BY_LABEL})
 
 _SPEC_FIELDS = frozenset(
     {

@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from kes.controller.settings import PROJECTS_PERMITTED_ANNOTATION, compile_permitted
+from kes.api import PROJECTS_PERMITTED_ANNOTATION, REQUESTED_AT_ANNOTATION
+from kes.controller.settings import compile_permitted
 from kes.errors import KesError
 from kes.spec import ExternalSecretSpec, parse_external_secret
-
-REQUESTED_AT_ANNOTATION = "externalsecrets.kubernetes-client.io/requested-at"
 
 Key = tuple[str, str]
 """(namespace, name) of an ExternalSecret."""

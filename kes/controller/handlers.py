@@ -11,13 +11,11 @@ from typing import Any
 
 import kopf
 
+from kes.api import ANNOTATION_PREFIX, GROUP, PLURAL, VERSION
 from kes.controller.cache import Change, ClusterCache, key_of, owner_key
 from kes.controller.manifest import data_drifted
 from kes.controller.poller import Poller
 from kes.controller.settings import ControllerSettings
-from kes.spec import GROUP, PLURAL, VERSION
-
-PERMISSION_ANNOTATIONS_PREFIX = "externalsecrets.kubernetes-client.io/"
 
 
 class EventHandlers:
@@ -61,7 +59,7 @@ class EventHandlers:
         annotations = {
             k: v
             for k, v in (obj["metadata"].get("annotations") or {}).items()
-            if k.startswith(PERMISSION_ANNOTATIONS_PREFIX)
+            if k.startswith(ANNOTATION_PREFIX)
         }
         if event_type == "DELETED":
             self._cache.namespaces.pop(name, None)

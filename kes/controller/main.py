@@ -27,6 +27,7 @@ import urllib3
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
+from kes.api import GROUP, MANAGED_BY, MANAGED_BY_LABEL, PLURAL, VERSION
 from kes.controller.cache import ClusterCache
 from kes.controller.cluster import Cluster, load_cluster
 from kes.controller.fetch import CONTROLLER_RETRY, Fetcher
@@ -34,14 +35,12 @@ from kes.controller.handlers import EventHandlers, build_registry
 from kes.controller.health import serve_health
 from kes.controller.leader import LeaderElector, LeaseConfig
 from kes.controller.logs import configure_logging
-from kes.controller.manifest import MANAGED_BY, MANAGED_BY_LABEL
 from kes.controller.metrics import ControllerMetrics
 from kes.controller.poller import Poller
 from kes.controller.settings import ControllerSettings, settings_from_env
 from kes.controller.writer import REQUEST_TIMEOUT, KubeWriter
 from kes.errors import KesError
 from kes.gsm import SecretManager
-from kes.spec import GROUP, PLURAL, VERSION
 
 log = logging.getLogger("kes.controller")
 

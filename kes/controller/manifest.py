@@ -15,15 +15,15 @@ from dataclasses import dataclass
 from enum import Enum, StrEnum
 from typing import Any
 
+from kes.api import (
+    DATA_HASH_ANNOTATION,
+    MANAGED_ANNOTATIONS_ANNOTATION,
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    MANAGED_LABELS_ANNOTATION,
+)
 from kes.render import DesiredSecret
 
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-MANAGED_BY = "kes"
-DATA_HASH_ANNOTATION = "externalsecrets.kubernetes-client.io/data-hash"
-MANAGED_LABELS_ANNOTATION = "externalsecrets.kubernetes-client.io/managed-labels"
-MANAGED_ANNOTATIONS_ANNOTATION = "externalsecrets.kubernetes-client.io/managed-annotations"
-"""Comma-separated keys kes set from the template: when the template drops one, kes
-removes it from the Secret, while labels and annotations others add stay."""
 _BOOKKEEPING = (MANAGED_LABELS_ANNOTATION, MANAGED_ANNOTATIONS_ANNOTATION)
 
 

@@ -15,12 +15,13 @@ from typing import Any, TextIO
 
 import yaml
 
+from kes.api import API_VERSION, KIND
 from kes.controller.fetch import Fetcher
 from kes.controller.manifest import Owner, build_secret
 from kes.errors import KesError
 from kes.gsm import GsmError, SecretManager
 from kes.render import render_secret
-from kes.spec import API_VERSION, KIND, parse_external_secret
+from kes.spec import parse_external_secret
 
 OWNER_PLACEHOLDER = "<the ExternalSecret's uid, set in the cluster>"
 

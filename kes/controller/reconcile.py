@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from kes.api import API_VERSION, KIND
 from kes.controller.cache import ClusterCache, Key, Tracked, permission_error
 from kes.controller.fetch import FetchResult
 from kes.controller.manifest import Owner, Plan, WriteAction, build_secret, plan_write
@@ -24,7 +25,6 @@ from kes.controller.writer import KubeWriter, NotOwnedError, WriteError
 from kes.errors import KesError
 from kes.gsm import GsmError
 from kes.render import render_secret
-from kes.spec import API_VERSION, KIND
 
 log = logging.getLogger("kes.controller")
 

@@ -8,24 +8,22 @@ from __future__ import annotations
 
 import re
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
 
+from kes.api import NAMING_PERMITTED_ANNOTATION
+from kes.config import (
+    ConfigError,
+    non_empty,
+    parse_bool,
+    port,
+    positive_int,
+    positive_number,
+    read_env,
+)
 from kes.errors import KesError
 
-NAMING_PERMITTED_ANNOTATION = "externalsecrets.kubernetes-client.io/permitted-key-name"
-PROJECTS_PERMITTED_ANNOTATION = "externalsecrets.kubernetes-client.io/permitted-projects"
-
-T = TypeVar("T")
-
-_TRUE = frozenset({"true", "1", "yes", "on"})
-_FALSE = frozenset({"false", "0", "no", "off"})
 _LOG_LEVELS = ("debug", "info", "warning", "warn", "error", "critical")
-
-
-class SettingsError(KesError):
-    """An environment variable has a value the controller cannot use."""
 
 
 @dataclass(frozen=True)
@@ -66,37 +64,6 @@ class ControllerSettings:
     retry_period: float = 2.0
 
 
-def parse_bool(name: str, value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise SettingsError(f"{name}={value!r} is not a boolean (use true/false, 1/0, yes/no)")
-
-
-def _positive_number(name: str, value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise SettingsError(f"{name}={value!r} is not a number") from None
-    if number <= 0:
-        raise SettingsError(f"{name}={value!r} must be greater than zero")
-    return number
-
-
-def _positive_int(name: str, value: str) -> int:
-    if not value.strip().isdigit() or int(value) <= 0:
-        raise SettingsError(f"{name}={value!r} must be a whole number greater than zero")
-    return int(value)
-
-
-def _port(name: str, value: str) -> int:
-    if not value.strip().isdigit() or not 0 <= int(value) <= 65535:
-        raise SettingsError(f"{name}={value!r} is not a TCP port (0-65535)")
-    return int(value)
-
-
 def _namespaces(value: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(n.strip() for n in value.split(",") if n.strip()))
 
@@ -104,19 +71,8 @@ def _namespaces(value: str) -> tuple[str, ...]:
 def _log_level(name: str, value: str) -> str:
     lowered = value.strip().lower()
     if lowered not in _LOG_LEVELS:
-        raise SettingsError(f"{name}={value!r} is not one of {', '.join(_LOG_LEVELS)}")
+        raise ConfigError(f"{name}={value!r} is not one of {', '.join(_LOG_LEVELS)}")
     return "warning" if lowered == "warn" else lowered
-
-
-def _non_empty(name: str, value: str) -> str:
-    if not value.strip():
-        raise SettingsError(f"{name} must not be empty")
-    return value.strip()
-
-
-def _read(env: Mapping[str, str], name: str, convert: Callable[[str, str], T], default: T) -> T:
-    raw = env.get(name)
-    return default if raw is None or raw.strip() == "" else convert(name, raw)
 
 
 def project_from(env: Mapping[str, str], explicit: str | None = None) -> str | None:
@@ -129,44 +85,44 @@ def settings_from_env(
 ) -> ControllerSettings:
     """Read the KES environment; `default_project` (from --project) wins over the env."""
     d = ControllerSettings()
-    interval_ms = _read(
-        env, "POLLER_INTERVAL_MILLISECONDS", _positive_number, d.poll_interval * 1000
+    interval_ms = read_env(
+        env, "POLLER_INTERVAL_MILLISECONDS", positive_number, d.poll_interval * 1000
     )
     return ControllerSettings(
         poll_interval=interval_ms / 1000,
         watched_namespaces=_namespaces(env.get("WATCHED_NAMESPACES", "")),
         instance_id=env.get("INSTANCE_ID", "").strip(),
-        log_level=_read(env, "LOG_LEVEL", _log_level, d.log_level),
-        metrics_port=_read(env, "METRICS_PORT", _port, d.metrics_port),
-        disable_polling=_read(env, "DISABLE_POLLING", parse_bool, d.disable_polling),
-        enforce_namespace_annotations=_read(
+        log_level=read_env(env, "LOG_LEVEL", _log_level, d.log_level),
+        metrics_port=read_env(env, "METRICS_PORT", port, d.metrics_port),
+        disable_polling=read_env(env, "DISABLE_POLLING", parse_bool, d.disable_polling),
+        enforce_namespace_annotations=read_env(
             env, "ENFORCE_NAMESPACE_ANNOTATIONS", parse_bool, d.enforce_namespace_annotations
         ),
-        naming_permitted_annotation=_read(
-            env, "NAMING_PERMITTED_ANNOTATION", _non_empty, d.naming_permitted_annotation
+        naming_permitted_annotation=read_env(
+            env, "NAMING_PERMITTED_ANNOTATION", non_empty, d.naming_permitted_annotation
         ),
         default_project=project_from(env, default_project),
-        max_concurrent_fetches=_read(
-            env, "GSM_MAX_CONCURRENT_FETCHES", _positive_int, d.max_concurrent_fetches
+        max_concurrent_fetches=read_env(
+            env, "GSM_MAX_CONCURRENT_FETCHES", positive_int, d.max_concurrent_fetches
         ),
-        access_rate_per_project=_read(
-            env, "GSM_ACCESS_RATE_PER_PROJECT", _positive_number, d.access_rate_per_project
+        access_rate_per_project=read_env(
+            env, "GSM_ACCESS_RATE_PER_PROJECT", positive_number, d.access_rate_per_project
         ),
-        min_refresh_interval=_read(
+        min_refresh_interval=read_env(
             env,
             "MIN_REFRESH_INTERVAL_MILLISECONDS",
-            _positive_number,
+            positive_number,
             d.min_refresh_interval * 1000,
         )
         / 1000,
-        foreign_recheck=_read(
-            env, "FOREIGN_SECRET_RECHECK_SECONDS", _positive_number, d.foreign_recheck
+        foreign_recheck=read_env(
+            env, "FOREIGN_SECRET_RECHECK_SECONDS", positive_number, d.foreign_recheck
         ),
-        status_refresh=_read(env, "STATUS_REFRESH_SECONDS", _positive_number, d.status_refresh),
-        leader_election=_read(env, "LEADER_ELECTION", parse_bool, d.leader_election),
-        lease_name=_read(env, "LEADER_ELECTION_LEASE", _non_empty, d.lease_name),
-        lease_namespace=_read(env, "POD_NAMESPACE", _non_empty, d.lease_namespace),
-        identity=_read(env, "POD_NAME", _non_empty, socket.gethostname()),
+        status_refresh=read_env(env, "STATUS_REFRESH_SECONDS", positive_number, d.status_refresh),
+        leader_election=read_env(env, "LEADER_ELECTION", parse_bool, d.leader_election),
+        lease_name=read_env(env, "LEADER_ELECTION_LEASE", non_empty, d.lease_name),
+        lease_namespace=read_env(env, "POD_NAMESPACE", non_empty, d.lease_namespace),
+        identity=read_env(env, "POD_NAME", non_empty, socket.gethostname()),
     )
 
 

@@ -17,10 +17,11 @@ import urllib3
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
+from kes.api import API_VERSION, GROUP, KIND, PLURAL, VERSION
 from kes.controller.manifest import Plan, WriteAction, merge_for_update, plan_write
 from kes.controller.status import EventNote
 from kes.errors import KesError
-from kes.spec import API_VERSION, FORBIDDEN_SECRET_TYPES, GROUP, KIND, PLURAL, VERSION
+from kes.spec import FORBIDDEN_SECRET_TYPES
 
 MAX_ATTEMPTS = 5
 REQUEST_TIMEOUT = (5.0, 30.0)

@@ -19,9 +19,8 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
+from kes.api import GROUP, PLURAL, VERSION
 from kes.errors import KesError
-
-GROUP, VERSION, PLURAL = "kubernetes-client.io", "v1", "externalsecrets"
 
 Sleep = Callable[[float], Awaitable[None]]
 

@@ -4,13 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kes.controller.cache import (
-    REQUESTED_AT_ANNOTATION,
-    Change,
-    ClusterCache,
-    owner_key,
-    permission_error,
-)
+from kes.api import REQUESTED_AT_ANNOTATION
+from kes.controller.cache import Change, ClusterCache, owner_key, permission_error
 from kes.spec import parse_external_secret
 
 DATA = [{"key": "db", "name": "password", "property": "password"}]

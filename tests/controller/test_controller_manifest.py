@@ -9,11 +9,13 @@ from typing import Any
 import pytest
 from kubernetes.client import ApiClient
 
-from kes.controller.manifest import (
+from kes.api import (
     DATA_HASH_ANNOTATION,
     MANAGED_ANNOTATIONS_ANNOTATION,
     MANAGED_BY_LABEL,
     MANAGED_LABELS_ANNOTATION,
+)
+from kes.controller.manifest import (
     Owner,
     Plan,
     WriteAction,

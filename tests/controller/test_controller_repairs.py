@@ -8,10 +8,10 @@ import math
 import time
 from typing import Any
 
-from kes.controller.manifest import MANAGED_BY_LABEL
+from kes.api import MANAGED_BY_LABEL
+from kes.api import REQUESTED_AT_ANNOTATION as REQUESTED_AT
 
 DB = [{"key": "db", "name": "password", "property": "password"}]
-REQUESTED_AT = "externalsecrets.kubernetes-client.io/requested-at"
 
 
 def test_a_removed_managed_by_label_is_put_back_and_data_still_repaired(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kes.controller.settings import ControllerSettings, SettingsError, parse_bool, settings_from_env
+from kes.config import ConfigError, parse_bool
+from kes.controller.settings import ControllerSettings, settings_from_env
 
 
 def test_defaults_match_kes() -> None:
@@ -48,14 +49,16 @@ def test_false_means_false_unlike_kes() -> None:
         ("DISABLE_POLLING", "maybe", "DISABLE_POLLING='maybe' is not a boolean"),
         ("ENFORCE_NAMESPACE_ANNOTATIONS", "enabled", "is not a boolean"),
         ("POLLER_INTERVAL_MILLISECONDS", "ten", "is not a number"),
-        ("POLLER_INTERVAL_MILLISECONDS", "0", "must be greater than zero"),
+        ("POLLER_INTERVAL_MILLISECONDS", "0", "must be a finite number greater than zero"),
+        ("POLLER_INTERVAL_MILLISECONDS", "nan", "must be a finite number greater than zero"),
+        ("POLLER_INTERVAL_MILLISECONDS", "inf", "must be a finite number greater than zero"),
         ("METRICS_PORT", "70000", "is not a TCP port"),
         ("LOG_LEVEL", "chatty", "is not one of"),
         ("GSM_MAX_CONCURRENT_FETCHES", "2.5", "whole number"),
     ],
 )
 def test_bad_values_stop_the_start(name: str, value: str, message: str) -> None:
-    with pytest.raises(SettingsError, match=message):
+    with pytest.raises(ConfigError, match=message):
         settings_from_env({name: value})
 
 

@@ -7,7 +7,8 @@ import base64
 import json
 from typing import Any
 
-from kes.controller.manifest import DATA_HASH_ANNOTATION, data_hash
+from kes.api import DATA_HASH_ANNOTATION
+from kes.controller.manifest import data_hash
 
 ES = "kubernetes-client.io/v1"
 

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from kes.spec import GROUP, KES_BACKEND_TYPES, KIND, PLURAL, VERSION, parse_duration
+from kes.api import GROUP, KIND, PLURAL, VERSION
+from kes.spec import KES_BACKEND_TYPES, parse_duration
 from kes_emulators.apiserver.schema import FieldError, unknown_fields, validate
 
 ROOT = Path(__file__).resolve().parents[2]
