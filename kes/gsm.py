@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -38,13 +37,11 @@ from google.cloud.secretmanager_v1.types import service
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from kes.errors import KesError
+from kes.names import SecretName, SecretVersionName
 
 EMULATOR_HOST_ENV = "SECRET_MANAGER_EMULATOR_HOST"
 
 T = TypeVar("T")
-
-_SECRET = re.compile(r"^projects/([^/]+)(?:/locations/([^/]+))?/secrets/([^/]+)$")
-_VERSION = re.compile(r"^(projects/[^/]+(?:/locations/[^/]+)?/secrets/[^/]+)/versions/[^/]+$")
 
 
 class GsmError(KesError):
@@ -97,13 +94,13 @@ CORRUPT_CODE = "DATA_LOSS"  # what on_call reports for a payload failing its che
 
 @dataclass(frozen=True)
 class SecretValue:
-    name: str  # the resolved version: .../versions/N
+    name: SecretVersionName  # the resolved version: .../versions/N
     data: bytes = field(repr=False)
 
 
 @dataclass(frozen=True)
 class VersionInfo:
-    name: str
+    name: SecretVersionName
     state: str  # "ENABLED" | "DISABLED" | "DESTROYED"
     create_time: datetime
 
@@ -152,34 +149,6 @@ DEFAULT_RETRY = RetryPolicy()
 
 def regional_endpoint(location: str) -> str:
     return f"secretmanager.{location}.rep.googleapis.com"
-
-
-def location_of(resource: str) -> str | None:
-    parts = resource.split("/")
-    return parts[3] if len(parts) > 3 and parts[2] == "locations" else None
-
-
-def _parse_secret(secret_name: str) -> tuple[str, str]:
-    """`projects/P[/locations/L]/secrets/S` -> (parent, secret id)."""
-    match = _SECRET.match(secret_name)
-    if match is None:
-        raise InvalidArgument(
-            secret_name,
-            "not a secret name (projects/P[/locations/L]/secrets/S)",
-            "INVALID_ARGUMENT",
-        )
-    project, location, secret_id = match.groups()
-    parent = f"projects/{project}" + (f"/locations/{location}" if location else "")
-    return parent, secret_id
-
-
-def _check_version_name(version_name: str) -> None:
-    if _VERSION.match(version_name) is None:
-        raise InvalidArgument(
-            version_name,
-            "not a version name (projects/P[/locations/L]/secrets/S/versions/V)",
-            "INVALID_ARGUMENT",
-        )
 
 
 class _Corrupt(Exception):
@@ -238,7 +207,7 @@ class SecretManager:
     async def _call(
         self,
         method: str,
-        resource: str,
+        resource: SecretName | SecretVersionName,
         invoke: Callable[[SecretManagerServiceAsyncClient, float], Awaitable[T]],
         *,
         idempotent: bool = True,
@@ -250,10 +219,10 @@ class SecretManager:
         """
         policy = self.retry
         try:
-            client = self.client(location_of(resource))
+            client = self.client(resource.location)
         except DefaultCredentialsError as error:
             raise PermissionDenied(
-                resource, f"no Application Default Credentials: {error}", "UNAUTHENTICATED"
+                str(resource), f"no Application Default Credentials: {error}", "UNAUTHENTICATED"
             ) from None
         started = self._clock()
         corrupt_attempts = 0
@@ -281,7 +250,7 @@ class SecretManager:
                 detail = str(error.message)
                 if code == "DEADLINE_EXCEEDED" and not idempotent:
                     detail += "; not retried, since the call may have been applied"
-                raise _ERRORS.get(code, GsmError)(resource, detail, code) from None
+                raise _ERRORS.get(code, GsmError)(str(resource), detail, code) from None
             except _Corrupt:
                 corrupt_attempts += 1
                 self._report(method, CORRUPT_CODE)
@@ -298,42 +267,41 @@ class SecretManager:
                 with attempt_state:
                     return await attempt(first=attempt_state.retry_state.attempt_number == 1)
         except _Corrupt as error:
-            raise CorruptPayload(resource, error.detail, CORRUPT_CODE) from None
+            raise CorruptPayload(str(resource), error.detail, CORRUPT_CODE) from None
         raise AssertionError("tenacity ended without a result or an error")
 
     def _report(self, method: str, code: str) -> None:
         if self._on_call is not None:
             self._on_call(method, code)
 
-    async def access(self, version_name: str) -> SecretValue:
+    async def access(self, version_name: SecretVersionName) -> SecretValue:
         """The exact bytes of a version (`latest`, a number or an alias)."""
-        _check_version_name(version_name)
 
         async def invoke(client: SecretManagerServiceAsyncClient, timeout: float) -> SecretValue:
             response = await client.access_secret_version(
-                request={"name": version_name}, retry=None, timeout=timeout
+                request={"name": str(version_name)}, retry=None, timeout=timeout
             )
             payload = service.AccessSecretVersionResponse.pb(response).payload
             if not payload.HasField("data_crc32c"):
                 raise _Corrupt("response carried no data_crc32c")
             if int(google_crc32c.value(payload.data)) != payload.data_crc32c:
                 raise _Corrupt("payload failed its data_crc32c check")
-            return SecretValue(name=response.name, data=bytes(payload.data))
+            return SecretValue(SecretVersionName.parse(response.name), bytes(payload.data))
 
         return await self._call("AccessSecretVersion", version_name, invoke)
 
     async def create_secret(
-        self, secret_name: str, labels: Mapping[str, str] | None = None
+        self, secret_name: SecretName, labels: Mapping[str, str] | None = None
     ) -> bool:
         """Create the secret (automatic replication) unless it exists; True if created."""
-        parent, secret_id = _parse_secret(secret_name)
         secret: dict[str, Any] = {"labels": dict(labels or {})}
-        if location_of(secret_name) is None:
+        if secret_name.location is None:
             secret["replication"] = {"automatic": {}}
 
         async def invoke(client: SecretManagerServiceAsyncClient, timeout: float) -> None:
             await client.create_secret(
-                request={"parent": parent, "secret_id": secret_id, "secret": secret},
+                request={"parent": secret_name.parent, "secret_id": secret_name.secret,
+                         "secret": secret},
                 retry=None,
                 timeout=timeout,
             )
@@ -346,22 +314,23 @@ class SecretManager:
             raise
         return True
 
-    async def add_version(self, secret_name: str, data: bytes) -> str:
+    async def add_version(self, secret_name: SecretName, data: bytes) -> SecretVersionName:
         """Add a version holding `data` (checksum sent along); returns its name."""
-        _parse_secret(secret_name)
         payload = {"data": data, "data_crc32c": int(google_crc32c.value(data))}
 
-        async def invoke(client: SecretManagerServiceAsyncClient, timeout: float) -> str:
+        async def invoke(
+            client: SecretManagerServiceAsyncClient, timeout: float
+        ) -> SecretVersionName:
             version = await client.add_secret_version(
-                request={"parent": secret_name, "payload": payload}, retry=None, timeout=timeout
+                request={"parent": str(secret_name), "payload": payload}, retry=None,
+                timeout=timeout,
             )
-            return str(version.name)
+            return SecretVersionName.parse(version.name)
 
         return await self._call("AddSecretVersion", secret_name, invoke, idempotent=False)
 
-    async def list_versions(self, secret_name: str) -> list[VersionInfo]:
+    async def list_versions(self, secret_name: SecretName) -> list[VersionInfo]:
         """Every version of the secret, newest first."""
-        _parse_secret(secret_name)
         versions: list[VersionInfo] = []
         page_token = ""
         while True:
@@ -369,41 +338,45 @@ class SecretManager:
             versions.extend(page)
             if not page_token:
                 break
-        return sorted(versions, key=lambda v: int(v.name.rsplit("/", 1)[1]), reverse=True)
+        return sorted(versions, key=lambda v: int(v.name.version), reverse=True)
 
-    async def _list_page(self, secret_name: str, page_token: str) -> tuple[list[VersionInfo], str]:
+    async def _list_page(
+        self, secret_name: SecretName, page_token: str
+    ) -> tuple[list[VersionInfo], str]:
         async def invoke(
             client: SecretManagerServiceAsyncClient, timeout: float
         ) -> tuple[list[VersionInfo], str]:
             pager = await client.list_secret_versions(
-                request={"parent": secret_name, "page_token": page_token, "page_size": 1000},
+                request={"parent": str(secret_name), "page_token": page_token,
+                         "page_size": 1000},
                 retry=None,
                 timeout=timeout,
             )
-            page = [VersionInfo(v.name, v.state.name, v.create_time) for v in pager.versions]
+            page = [
+                VersionInfo(SecretVersionName.parse(v.name), v.state.name, v.create_time)
+                for v in pager.versions
+            ]
             return page, str(pager.next_page_token)
 
         return await self._call("ListSecretVersions", secret_name, invoke)
 
-    async def _change_state(self, method: str, version_name: str) -> None:
-        _check_version_name(version_name)
-
+    async def _change_state(self, method: str, version_name: SecretVersionName) -> None:
         async def invoke(client: SecretManagerServiceAsyncClient, timeout: float) -> None:
             change = {
                 "EnableSecretVersion": client.enable_secret_version,
                 "DisableSecretVersion": client.disable_secret_version,
                 "DestroySecretVersion": client.destroy_secret_version,
             }[method]
-            await change(request={"name": version_name}, retry=None, timeout=timeout)
+            await change(request={"name": str(version_name)}, retry=None, timeout=timeout)
 
         await self._call(method, version_name, invoke)
 
-    async def enable_version(self, version_name: str) -> None:
+    async def enable_version(self, version_name: SecretVersionName) -> None:
         await self._change_state("EnableSecretVersion", version_name)
 
-    async def disable_version(self, version_name: str) -> None:
+    async def disable_version(self, version_name: SecretVersionName) -> None:
         await self._change_state("DisableSecretVersion", version_name)
 
-    async def destroy_version(self, version_name: str) -> None:
+    async def destroy_version(self, version_name: SecretVersionName) -> None:
         """Destroy the version's payload for good (its metadata stays)."""
         await self._change_state("DestroySecretVersion", version_name)

@@ -28,12 +28,12 @@ from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
 
 from kes.api import KIND
 from kes.errors import ObjectFieldError
+from kes.names import SecretVersionName
 from kes.spec import (
     MAX_VALUE_BYTES,
     DataFromItem,
     DataItem,
     ExternalSecretSpec,
-    SecretRef,
     TemplateText,
     TemplateValueError,
     decode_base64,
@@ -67,7 +67,7 @@ class DesiredSecret:
 
 
 def render_secret(
-    name: str, namespace: str, spec: ExternalSecretSpec, payloads: Mapping[SecretRef, bytes]
+    name: str, namespace: str, spec: ExternalSecretSpec, payloads: Mapping[SecretVersionName, bytes]
 ) -> DesiredSecret:
     """Build the Secret for ``spec``; ``payloads`` must hold every ref in ``spec.refs()``."""
     object_ref = f"{namespace}/{name}"

@@ -28,6 +28,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from kes.api import BACKEND_TYPE, KIND, MANAGED_BY_LABEL
 from kes.errors import ObjectFieldError
+from kes.names import SecretVersionName
 
 # Every backend KES knew: manifests naming one still apply and get a clear error.
 KES_BACKEND_TYPES = (
@@ -85,34 +86,12 @@ class SpecError(ObjectFieldError):
 
 
 @dataclass(frozen=True)
-class SecretRef:
-    """One Secret Manager secret version, the unit kes fetches and de-duplicates."""
-
-    project: str
-    secret: str
-    version: str
-    location: str | None = None
-
-    @property
-    def secret_name(self) -> str:
-        """``projects/P[/locations/L]/secrets/S``, as Secret Manager events name it."""
-        where = f"projects/{self.project}"
-        if self.location:
-            where += f"/locations/{self.location}"
-        return f"{where}/secrets/{self.secret}"
-
-    @property
-    def version_name(self) -> str:
-        return f"{self.secret_name}/versions/{self.version}"
-
-
-@dataclass(frozen=True)
 class DataItem:
     """A ``data[]`` entry: one Secret key from one secret version."""
 
     field: str  # e.g. "spec.data[2]"
     key: str  # as written, for messages
-    ref: SecretRef
+    ref: SecretVersionName
     name: str  # the Secret key it fills
     property: str | None
     is_binary: bool
@@ -124,7 +103,7 @@ class DataFromItem:
 
     field: str
     key: str
-    ref: SecretRef
+    ref: SecretVersionName
     is_binary: bool
 
 
@@ -163,7 +142,7 @@ class ExternalSecretSpec:
     controller_id: str | None
     refresh_interval: float | None  # seconds; 0 = sync once; None = the global interval
 
-    def refs(self) -> frozenset[SecretRef]:
+    def refs(self) -> frozenset[SecretVersionName]:
         """Every distinct secret version this ExternalSecret needs."""
         return frozenset(item.ref for item in self.data_from) | {item.ref for item in self.data}
 
@@ -765,7 +744,7 @@ class _Parser:
             first[item.name] = item.field
 
     def secret_ref(self, key: str, version: Any, path: str,
-                   key_path: str | None = None) -> SecretRef:
+                   key_path: str | None = None) -> SecretVersionName:
         """A key (secret id or full resource name) plus an optional version, resolved."""
         key_path = key_path or f"{path}.key"
         version_path = f"{path}.version"
@@ -778,7 +757,7 @@ class _Parser:
             if self.project is None:
                 raise self.error(self.project_field, "not set and the controller has no default "
                                  "project; set it or use full names projects/P/secrets/S")
-            return SecretRef(self.project, key, requested or DEFAULT_VERSION)
+            return SecretVersionName(self.project, key, requested or DEFAULT_VERSION)
 
         match = _FULL_NAME.fullmatch(key)
         if not match:
@@ -798,7 +777,7 @@ class _Parser:
             if requested is not None and requested != named:
                 raise self.error(version_path, f"{_show(requested)} contradicts the version "
                                  f"{_show(named)} named in the key")
-        return SecretRef(project, secret, requested or named or DEFAULT_VERSION, location)
+        return SecretVersionName(project, secret, requested or named or DEFAULT_VERSION, location)
 
     def version(self, value: Any, path: str) -> str | None:
         if value is None:

@@ -16,6 +16,7 @@ from typing import Any
 from kes.api import PROJECTS_PERMITTED_ANNOTATION, REQUESTED_AT_ANNOTATION
 from kes.controller.settings import compile_permitted
 from kes.errors import KesError
+from kes.names import SecretVersionName
 from kes.spec import ExternalSecretSpec, parse_external_secret
 
 Key = tuple[str, str]
@@ -58,10 +59,10 @@ class Tracked:
         return uid
 
     @property
-    def versions(self) -> frozenset[str]:
+    def versions(self) -> frozenset[SecretVersionName]:
         if self.spec is None:
             return frozenset()
-        return frozenset(ref.version_name for ref in self.spec.refs())
+        return self.spec.refs()
 
 
 def _requested_at(obj: Mapping[str, Any]) -> str | None:
@@ -162,7 +163,7 @@ def permission_error(
             regex: re.Pattern[str] = compile_permitted(pattern, namespace, annotation)
         except KesError as e:
             return str(e)
-        for ref in sorted(spec.refs(), key=lambda r: r.version_name):
+        for ref in sorted(spec.refs()):
             value = pick(ref)
             if not regex.search(value):
                 return (

@@ -8,16 +8,11 @@ import time
 from collections.abc import Callable, Iterable
 
 from kes.gsm import GsmError, RetryPolicy, SecretManager, SecretValue
+from kes.names import SecretVersionName
 
 # Retries inside one cycle stay short (a cycle waits for its slowest fetch); a version
 # still failing after them is retried by the poller's per-version backoff instead.
 CONTROLLER_RETRY = RetryPolicy(initial=0.2, maximum=2.0, deadline=5.0, attempt_timeout=5.0)
-
-
-def project_of(version_name: str) -> str:
-    """`projects/P/...` -> `P`."""
-    parts = version_name.split("/")
-    return parts[1] if len(parts) > 1 and parts[0] == "projects" else ""
 
 
 class RateLimiter:
@@ -60,15 +55,17 @@ class Fetcher:
             self._limiters[project] = RateLimiter(self._rate)
         return self._limiters[project]
 
-    async def _one(self, version_name: str) -> FetchResult:
-        await self._limiter(project_of(version_name)).acquire()
+    async def _one(self, version_name: SecretVersionName) -> FetchResult:
+        await self._limiter(version_name.project).acquire()
         async with self._slots:
             try:
                 return await self._gsm.access(version_name)
             except GsmError as e:
                 return e
 
-    async def fetch_all(self, version_names: Iterable[str]) -> dict[str, FetchResult]:
+    async def fetch_all(
+        self, version_names: Iterable[SecretVersionName]
+    ) -> dict[SecretVersionName, FetchResult]:
         """Each distinct name is accessed once; failures come back as values."""
         names = sorted(set(version_names))
         results = await asyncio.gather(*(self._one(name) for name in names))

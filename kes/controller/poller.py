@@ -24,6 +24,7 @@ from kes.controller.schedule import Requests, Schedule, plan_cycle, poll_interva
 from kes.controller.settings import ControllerSettings
 from kes.controller.writer import KubeWriter
 from kes.gsm import SecretValue
+from kes.names import SecretVersionName
 from kes.spec import ExternalSecretSpec
 
 log = logging.getLogger("kes.controller")
@@ -55,7 +56,7 @@ class Poller:
         self._metrics = metrics
         self._clock = clock
         self._schedule = Schedule(settings.max_backoff)
-        self._results: dict[str, FetchResult] = {}
+        self._results: dict[SecretVersionName, FetchResult] = {}
         self._requests = Requests()
         self._wake = asyncio.Event()
         self._reconciler = Reconciler(settings, cache, writer, metrics, self._results, clock)
@@ -88,7 +89,7 @@ class Poller:
         """No cycle running and none asked for."""
         return not self._cycle_lock.locked() and not self._requests
 
-    def failures(self, version_name: str) -> int:
+    def failures(self, version_name: SecretVersionName) -> int:
         """Failed fetches in a row of a polled version (it backs off meanwhile)."""
         return self._schedule.failures(version_name)
 
@@ -125,7 +126,7 @@ class Poller:
         if not self._schedule_stale:
             return
         self._schedule_stale = False
-        uses: list[tuple[float, frozenset[str]]] = []
+        uses: list[tuple[float, frozenset[SecretVersionName]]] = []
         if not self._settings.disable_polling:
             for tracked in self._cache.externalsecrets.values():
                 if tracked.spec is None or self.interval_of(tracked.spec) <= 0:

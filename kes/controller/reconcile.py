@@ -24,6 +24,7 @@ from kes.controller.status import Outcome, Reason, event_for, next_status
 from kes.controller.writer import KubeWriter, NotOwnedError, WriteError
 from kes.errors import KesError
 from kes.gsm import GsmError
+from kes.names import SecretVersionName
 from kes.render import render_secret
 
 log = logging.getLogger("kes.controller")
@@ -46,7 +47,7 @@ class Reconciler:
         cache: ClusterCache,
         writer: KubeWriter,
         metrics: ControllerMetrics,
-        results: Mapping[str, FetchResult],
+        results: Mapping[SecretVersionName, FetchResult],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """`results`: the poller's latest fetch result per version name (read only)."""
@@ -107,16 +108,16 @@ class Reconciler:
                 return Outcome(Reason.NOT_PERMITTED, refusal)
         payloads = {}
         versions = []
-        for ref in sorted(spec.refs(), key=lambda r: r.version_name):
-            result = self._results.get(ref.version_name)
+        for ref in sorted(spec.refs()):
+            result = self._results.get(ref)
             if isinstance(result, GsmError):
                 return Outcome(Reason.PROVIDER_ERROR, str(result))
             if result is None:
                 return Outcome(
-                    Reason.PROVIDER_ERROR, f"{ref.version_name} has not been fetched yet"
+                    Reason.PROVIDER_ERROR, f"{ref} has not been fetched yet"
                 )
             payloads[ref] = result.data
-            versions.append((ref.version_name, result.name))
+            versions.append((str(ref), str(result.name)))
         try:
             desired = render_secret(name, namespace, spec, payloads)
         except KesError as e:

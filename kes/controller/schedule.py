@@ -16,15 +16,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from kes.controller.cache import Key
+from kes.names import SecretVersionName
 
 
-def phase(version_name: str, interval: float) -> float:
+def phase(version_name: SecretVersionName, interval: float) -> float:
     """A deterministic offset in [0, interval) for this version."""
-    digest = hashlib.sha256(version_name.encode()).digest()
+    digest = hashlib.sha256(str(version_name).encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 * interval
 
 
-def next_slot(version_name: str, interval: float, now: float) -> float:
+def next_slot(version_name: SecretVersionName, interval: float, now: float) -> float:
     """The first due time strictly after `now` on this version's grid."""
     offset = phase(version_name, interval)
     return offset + interval * (math.floor((now - offset) / interval) + 1)
@@ -36,14 +37,15 @@ read on spec changes and requested-at anyway, so polling it every 30th interval 
 enough to notice a disable or destroy."""
 
 
-def poll_intervals(uses: Iterable[tuple[float, Iterable[str]]]) -> dict[str, float]:
+def poll_intervals(
+    uses: Iterable[tuple[float, Iterable[SecretVersionName]]],
+) -> dict[SecretVersionName, float]:
     """Each version's polling interval from (interval, versions) of the resources using
     it: the shortest, times PINNED_INTERVAL_FACTOR for a numbered version."""
-    intervals: dict[str, float] = {}
+    intervals: dict[SecretVersionName, float] = {}
     for interval, versions in uses:
         for name in versions:
-            pinned = name.rsplit("/", 1)[-1].isdigit()
-            every = interval * PINNED_INTERVAL_FACTOR if pinned else interval
+            every = interval * PINNED_INTERVAL_FACTOR if name.pinned else interval
             intervals[name] = min(every, intervals.get(name, every))
     return intervals
 
@@ -65,9 +67,9 @@ class Schedule:
 
     def __init__(self, max_backoff: float) -> None:
         self._max_backoff = max_backoff
-        self._entries: dict[str, _Entry] = {}
+        self._entries: dict[SecretVersionName, _Entry] = {}
 
-    def set_intervals(self, intervals: Mapping[str, float], now: float) -> None:
+    def set_intervals(self, intervals: Mapping[SecretVersionName, float], now: float) -> None:
         """Poll exactly these versions at these intervals (seconds, > 0)."""
         for name in self._entries.keys() - intervals.keys():
             del self._entries[name]
@@ -80,13 +82,13 @@ class Schedule:
                 if entry.failures == 0:
                     entry.due = next_slot(name, interval, now)
 
-    def due(self, now: float) -> list[str]:
+    def due(self, now: float) -> list[SecretVersionName]:
         return sorted(name for name, entry in self._entries.items() if entry.due <= now)
 
     def next_due(self) -> float | None:
         return min((entry.due for entry in self._entries.values()), default=None)
 
-    def fetched(self, name: str, ok: bool, now: float) -> None:
+    def fetched(self, name: SecretVersionName, ok: bool, now: float) -> None:
         entry = self._entries.get(name)
         if entry is None:
             return
@@ -97,14 +99,14 @@ class Schedule:
             entry.failures += 1
             entry.due = now + backoff(entry.interval, entry.failures, self._max_backoff)
 
-    def failures(self, name: str) -> int:
+    def failures(self, name: SecretVersionName) -> int:
         entry = self._entries.get(name)
         return entry.failures if entry else 0
 
 
 @dataclass(frozen=True)
 class CyclePlan:
-    fetch: frozenset[str]
+    fetch: frozenset[SecretVersionName]
     """Distinct GSM version names to access this cycle."""
     sync: frozenset[Key]
     """ExternalSecrets to render and compare this cycle."""
@@ -124,11 +126,11 @@ class Requests:
 
 
 def plan_cycle(
-    due_versions: Iterable[str],
+    due_versions: Iterable[SecretVersionName],
     requests: Requests,
-    versions_of: Mapping[Key, frozenset[str]],
+    versions_of: Mapping[Key, frozenset[SecretVersionName]],
     polled: Iterable[Key],
-    cached: Iterable[str],
+    cached: Iterable[SecretVersionName],
 ) -> CyclePlan:
     """One cycle's work: each needed version once, each affected resource once.
 

@@ -43,6 +43,7 @@ from kes.hmac.tokens import (
     parse_token_map,
     token_values,
 )
+from kes.names import SecretVersionName
 
 # Names passed to the checkpoint after each step (and "hook:<key>" after each hook change).
 STEPS = ("invitations", "stage", "propagate", "hooks", "prune", "destroy")
@@ -61,8 +62,8 @@ class Report:
     plan: Plan | None = None
     # Key -> why it was skipped or why its hook change failed (it keeps its tokens).
     failures: dict[str, str] = field(default_factory=dict)
-    versions_written: list[str] = field(default_factory=list)
-    versions_destroyed: list[str] = field(default_factory=list)
+    versions_written: list[SecretVersionName] = field(default_factory=list)
+    versions_destroyed: list[SecretVersionName] = field(default_factory=list)
     invitations_accepted: list[str] = field(default_factory=list)
 
     @property
@@ -98,7 +99,7 @@ class HmacJob:
         tokens = parse_token_map(
             stored.data,
             respect_legacy_global_token=self.config.respect_legacy_global_token,
-            source=stored.version or self.store.secret_name,
+            source=str(stored.version or self.store.secret_name),
         )
         await self.accept_invitations()
         self.checkpoint("invitations")
@@ -178,7 +179,7 @@ class HmacJob:
                 hooks[key] = hook
         return hooks, skipped
 
-    async def stage(self, plan: Plan, stored: Stored) -> str | None:
+    async def stage(self, plan: Plan, stored: Stored) -> SecretVersionName | None:
         """Step 1: the store gains the new tokens and loses none."""
         if not stored.secret_exists:
             await self.store.create()
@@ -190,7 +191,9 @@ class HmacJob:
         self.say(f"wrote {version}: stored tokens plus the new ones")
         return version
 
-    async def propagate(self, propagation: Propagation, plan: Plan, version: str | None) -> None:
+    async def propagate(
+        self, propagation: Propagation, plan: Plan, version: SecretVersionName | None
+    ) -> None:
         """Step 2: no hook signs with a token before the receiver holds it."""
         if version is None or not any(
             k.hook in (HookAction.CREATE, HookAction.EDIT) for k in plan.keys
@@ -230,8 +233,8 @@ class HmacJob:
             self.github.edit_hook(item.key, hook, self.hook_url, secret)
 
     async def prune(
-        self, plan: Plan, held_back: set[str], version: str | None, stored: TokenMap
-    ) -> tuple[str | None, dict[str, tuple[Token, ...]]]:
+        self, plan: Plan, held_back: set[str], version: SecretVersionName | None, stored: TokenMap
+    ) -> tuple[SecretVersionName | None, dict[str, tuple[Token, ...]]]:
         """Step 4a: each key down to its newest token; returns the latest version.
 
         Maps are compared, not bytes: a map Prow wrote, or a legacy single token, is
@@ -246,7 +249,10 @@ class HmacJob:
         return latest, final
 
     async def destroy_superseded(
-        self, propagation: Propagation, latest: str, final: Mapping[str, tuple[Token, ...]]
+        self,
+        propagation: Propagation,
+        latest: SecretVersionName,
+        final: Mapping[str, tuple[Token, ...]],
     ) -> None:
         """Step 4b: once `latest` is served, no older version may still give out a token."""
         superseded = await self.store.superseded(latest)

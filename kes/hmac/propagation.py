@@ -21,6 +21,7 @@ from urllib3.exceptions import HTTPError
 
 from kes.api import GROUP, PLURAL, VERSION
 from kes.errors import KesError
+from kes.names import SecretVersionName
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -33,7 +34,7 @@ class PropagationTimeout(KesError):
 class Propagation(Protocol):
     def describe(self) -> str: ...
 
-    async def wait(self, version: str, tokens: Collection[str]) -> None:
+    async def wait(self, version: SecretVersionName, tokens: Collection[str]) -> None:
         """Return once `version` (holding `tokens`) is what the receiver checks against."""
 
 
@@ -67,7 +68,7 @@ class ExternalSecretPropagation:
             f"version (timeout {self.timeout:g}s), then {self.grace:g}s for the kubelet"
         )
 
-    async def wait(self, version: str, tokens: Collection[str]) -> None:
+    async def wait(self, version: SecretVersionName, tokens: Collection[str]) -> None:
         deadline = self.clock() + self.timeout
         while True:
             missing = await asyncio.to_thread(self._missing, version, tokens)
@@ -78,7 +79,7 @@ class ExternalSecretPropagation:
             await self.sleep(self.poll_interval)
         await self.sleep(self.grace)
 
-    def _missing(self, version: str, tokens: Collection[str]) -> str | None:
+    def _missing(self, version: SecretVersionName, tokens: Collection[str]) -> str | None:
         """What is not there yet, or None once both the status and the Secret have it."""
         where = f"ExternalSecret {self.namespace}/{self.name}"
         try:
@@ -91,12 +92,12 @@ class ExternalSecretPropagation:
             return f"{where} could not be read ({type(err).__name__})"
         status = obj.get("status") if isinstance(obj, dict) else None
         served = [
-            str(entry.get("resolved", ""))
+            entry.get("resolved")
             for entry in (status or {}).get("versions") or []
             if isinstance(entry, dict)
         ]
-        if not any(_same_version(resolved, version) for resolved in served):
-            return f"{where} status.versions does not report {_short(version)}"
+        if not any(_serves(resolved, version) for resolved in served):
+            return f"{where} status.versions does not report {version}"
         try:
             secret = k8s.CoreV1Api(self.api).read_namespaced_secret(self.name, self.namespace)
         except ApiException as err:
@@ -109,11 +110,9 @@ class ExternalSecretPropagation:
         return None
 
 
-def _short(version: str) -> str:
-    """`secrets/S/versions/N`: the project may be spelled as id or number."""
-    parts = version.split("/")
-    return "/".join(parts[-4:])
-
-
-def _same_version(a: str, b: str) -> bool:
-    return bool(a) and _short(a) == _short(b)
+def _serves(resolved: object, version: SecretVersionName) -> bool:
+    """Whether a `status.versions[].resolved` entry names `version`."""
+    try:
+        return isinstance(resolved, str) and SecretVersionName.parse(resolved).same_version(version)
+    except ValueError:
+        return False

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from kes.errors import KesError
 from kes.gsm import NotFound, SecretManager
+from kes.names import SecretName, SecretVersionName
 
 _LABELS = {"managed-by": "kes-hmac"}
 
@@ -16,7 +17,7 @@ class StoreError(KesError):
 
 @dataclass(frozen=True)
 class Stored:
-    version: str | None  # the version read (`latest`), None when the secret has no versions
+    version: SecretVersionName | None  # `latest` as read; None when the secret has no versions
     data: bytes = field(repr=False)
     secret_exists: bool
 
@@ -24,7 +25,7 @@ class Stored:
 class TokenStore:
     def __init__(self, gsm: SecretManager, project: str, secret: str) -> None:
         self._gsm = gsm
-        self.secret_name = f"projects/{project}/secrets/{secret}"
+        self.secret_name = SecretName(project, secret)
 
     async def read(self) -> Stored:
         """The `latest` version, which must be enabled. Only a secret without any version
@@ -42,23 +43,22 @@ class TokenStore:
                 f"{latest.name} is {latest.state}: kes hmac reads the latest version of "
                 f"{self.secret_name}; enable it, or add a version holding the current token map"
             )
-        value = await self._gsm.access(f"{self.secret_name}/versions/latest")
+        value = await self._gsm.access(self.secret_name.version("latest"))
         return Stored(value.name, value.data, secret_exists=True)
 
     async def create(self) -> None:
         await self._gsm.create_secret(self.secret_name, labels=_LABELS)
 
-    async def write(self, data: bytes) -> str:
+    async def write(self, data: bytes) -> SecretVersionName:
         return await self._gsm.add_version(self.secret_name, data)
 
-    async def superseded(self, latest: str) -> list[str]:
+    async def superseded(self, latest: SecretVersionName) -> list[SecretVersionName]:
         """Versions other than `latest` whose payload can still be read back."""
-        number = latest.rsplit("/", 1)[1]
         return [
             v.name
             for v in await self._gsm.list_versions(self.secret_name)
-            if v.state != "DESTROYED" and v.name.rsplit("/", 1)[1] != number
+            if v.state != "DESTROYED" and v.name.version != latest.version
         ]
 
-    async def destroy(self, version: str) -> None:
+    async def destroy(self, version: SecretVersionName) -> None:
         await self._gsm.destroy_version(version)

@@ -18,6 +18,7 @@ from kubernetes.client.exceptions import ApiException
 
 from kes.controller.settings import ControllerSettings
 from kes.gsm import RetryPolicy, SecretManager
+from kes.names import SecretName, SecretVersionName
 from kes_emulators.apiserver import ApiServer
 from kes_emulators.gsm import SecretManagerEmulator
 from tests.support.embedded import BackgroundController
@@ -272,11 +273,10 @@ class Gsm:
 
     def add_version(self, secret: str, data: str | bytes) -> str:
         payload = data.encode() if isinstance(data, str) else data
-        name: str = self._run(lambda m: m.add_version(secret, payload))
-        return name
+        return str(self._run(lambda m: m.add_version(SecretName.parse(secret), payload)))
 
     def disable(self, version: str) -> None:
-        self._run(lambda m: m.disable_version(version))
+        self._run(lambda m: m.disable_version(SecretVersionName.parse(version)))
 
     @property
     def accesses(self) -> int:

@@ -7,14 +7,12 @@ from typing import Any
 
 import grpc
 
-from kes.controller.fetch import Fetcher, RateLimiter, project_of
+from kes.controller.fetch import Fetcher, RateLimiter
 from kes.gsm import FailedPrecondition, NotFound, SecretManager, SecretValue
+from kes.names import SecretVersionName
 from kes_emulators.gsm import SecretManagerEmulator
 
-
-def test_project_of() -> None:
-    assert project_of("projects/p1/secrets/s/versions/1") == "p1"
-    assert project_of("projects/p1/locations/eu/secrets/s/versions/1") == "p1"
+V = SecretVersionName.parse
 
 
 async def test_each_distinct_version_is_accessed_once(
@@ -28,17 +26,17 @@ async def test_each_distinct_version_is_accessed_once(
             }
         )
     )
-    names = ["projects/proj-one/secrets/a/versions/latest"] * 5 + [
-        "projects/proj-one/secrets/a/versions/1",
-        "projects/proj-one/secrets/b/versions/1",
-        "projects/proj-one/secrets/b/versions/1",
+    names = [V("projects/proj-one/secrets/a/versions/latest")] * 5 + [
+        V("projects/proj-one/secrets/a/versions/1"),
+        V("projects/proj-one/secrets/b/versions/1"),
+        V("projects/proj-one/secrets/b/versions/1"),
     ]
     results = await Fetcher(gsm, max_concurrent=2, rate_per_project=1000).fetch_all(names)
     assert gsm_emulator.counters.calls["AccessSecretVersion"] == 3
-    latest = results["projects/proj-one/secrets/a/versions/latest"]
+    latest = results[V("projects/proj-one/secrets/a/versions/latest")]
     assert isinstance(latest, SecretValue)
-    assert (latest.name, latest.data) == ("projects/proj-one/secrets/a/versions/2", b"a2")
-    binary = results["projects/proj-one/secrets/b/versions/1"]
+    assert (str(latest.name), latest.data) == ("projects/proj-one/secrets/a/versions/2", b"a2")
+    binary = results[V("projects/proj-one/secrets/b/versions/1")]
     assert isinstance(binary, SecretValue) and binary.data == b"\x00\x01"
 
 
@@ -58,14 +56,14 @@ async def test_failures_come_back_per_version(
     )
     results = await Fetcher(gsm, max_concurrent=4, rate_per_project=1000).fetch_all(
         [
-            "projects/proj-one/secrets/ok/versions/1",
-            "projects/proj-one/secrets/off/versions/1",
-            "projects/proj-one/secrets/missing/versions/1",
+            V("projects/proj-one/secrets/ok/versions/1"),
+            V("projects/proj-one/secrets/off/versions/1"),
+            V("projects/proj-one/secrets/missing/versions/1"),
         ]
     )
-    assert isinstance(results["projects/proj-one/secrets/ok/versions/1"], SecretValue)
-    assert isinstance(results["projects/proj-one/secrets/off/versions/1"], FailedPrecondition)
-    assert isinstance(results["projects/proj-one/secrets/missing/versions/1"], NotFound)
+    assert isinstance(results[V("projects/proj-one/secrets/ok/versions/1")], SecretValue)
+    assert isinstance(results[V("projects/proj-one/secrets/off/versions/1")], FailedPrecondition)
+    assert isinstance(results[V("projects/proj-one/secrets/missing/versions/1")], NotFound)
     assert (
         gsm_emulator.counters.results[("AccessSecretVersion", grpc.StatusCode.NOT_FOUND.name)] == 1
     )

@@ -7,6 +7,8 @@ from typing import Any
 
 import grpc
 
+from kes.names import SecretVersionName
+
 DB = [{"key": "db", "name": "password", "property": "password"}]
 WRITES = ("create", "update", "patch", "delete")
 READS = ("get", "list")
@@ -98,7 +100,7 @@ def test_gsm_outage_backs_off_leaves_the_secret_and_recovers(
         lambda: (
             controller.read(
                 lambda: controller.controller.poller.failures(
-                    "projects/proj-one/secrets/db/versions/latest"
+                    SecretVersionName("proj-one", "db", "latest")
                 )
             )
             >= 3

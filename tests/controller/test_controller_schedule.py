@@ -13,10 +13,12 @@ from kes.controller.schedule import (
     plan_cycle,
     poll_intervals,
 )
+from kes.names import SecretVersionName
 
-A = "projects/p/secrets/a/versions/latest"
-B = "projects/p/secrets/b/versions/1"
-C = "projects/p/secrets/c/versions/2"
+V = SecretVersionName.parse
+A = V("projects/p/secrets/a/versions/latest")
+B = V("projects/p/secrets/b/versions/1")
+C = V("projects/p/secrets/c/versions/2")
 
 
 def test_phase_is_deterministic_and_inside_the_interval() -> None:
@@ -26,7 +28,7 @@ def test_phase_is_deterministic_and_inside_the_interval() -> None:
 
 
 def test_phases_spread_over_the_interval() -> None:
-    names = [f"projects/p/secrets/s{i}/versions/latest" for i in range(1000)]
+    names = [V(f"projects/p/secrets/s{i}/versions/latest") for i in range(1000)]
     buckets = [0] * 10
     for name in names:
         buckets[int(phase(name, 10))] += 1
@@ -122,8 +124,8 @@ def test_plan_ignores_requests_for_unknown_resources() -> None:
 
 
 def test_poll_intervals_take_the_shortest_and_stretch_numbered_versions() -> None:
-    latest = "projects/p/secrets/s/versions/latest"
-    alias = "projects/p/secrets/s/versions/current"
-    pinned = "projects/p/secrets/s/versions/7"
+    latest = V("projects/p/secrets/s/versions/latest")
+    alias = V("projects/p/secrets/s/versions/current")
+    pinned = V("projects/p/secrets/s/versions/7")
     uses = [(60.0, {latest, pinned}), (10.0, {latest, alias}), (20.0, {pinned})]
     assert poll_intervals(uses) == {latest: 10.0, alias: 10.0, pinned: 600.0}

@@ -15,18 +15,17 @@ from google.cloud.secretmanager_v1 import SecretManagerServiceAsyncClient
 from kes.gsm import (
     CorruptPayload,
     FailedPrecondition,
-    InvalidArgument,
     NotFound,
     PermissionDenied,
     RetryPolicy,
     SecretManager,
     Unavailable,
-    location_of,
     regional_endpoint,
 )
+from kes.names import BadName, SecretName, SecretVersionName
 from kes_emulators.gsm import SecretManagerEmulator
 
-SECRET = "projects/p/secrets/db"
+SECRET = SecretName("p", "db")
 VALUE = b"gateway-test-value"
 
 
@@ -73,7 +72,7 @@ async def gsm(
 @pytest.fixture
 async def with_versions(
     gsm: SecretManager, emulator: SecretManagerEmulator, calls: list[tuple[str, str]]
-) -> list[str]:
+) -> list[SecretVersionName]:
     await gsm.create_secret(SECRET)
     names = [await gsm.add_version(SECRET, data) for data in (bytes(range(256)), VALUE)]
     emulator.counters.clear()
@@ -82,28 +81,30 @@ async def with_versions(
 
 
 async def test_access_latest_and_numbered_versions_byte_exact(
-    gsm: SecretManager, with_versions: list[str]
+    gsm: SecretManager, with_versions: list[SecretVersionName]
 ) -> None:
-    latest = await gsm.access(f"{SECRET}/versions/latest")
+    latest = await gsm.access(SECRET.version("latest"))
     assert (latest.name, latest.data) == (with_versions[1], VALUE)
     first = await gsm.access(with_versions[0])
     assert first.data == bytes(range(256))
-    assert repr(latest) == f"SecretValue(name='{with_versions[1]}')"
+    assert "gateway-test-value" not in repr(latest)
 
 
 async def test_access_by_alias(
-    gsm: SecretManager, with_versions: list[str], client: SecretManagerServiceAsyncClient
+    gsm: SecretManager,
+    with_versions: list[SecretVersionName],
+    client: SecretManagerServiceAsyncClient,
 ) -> None:
     await client.update_secret(
-        secret={"name": SECRET, "version_aliases": {"stable": 1}},
+        secret={"name": str(SECRET), "version_aliases": {"stable": 1}},
         update_mask={"paths": ["version_aliases"]},
     )
-    value = await gsm.access(f"{SECRET}/versions/stable")
+    value = await gsm.access(SECRET.version("stable"))
     assert (value.name, value.data) == (with_versions[0], bytes(range(256)))
 
 
 async def test_transient_unavailable_is_retried_to_success(
-    gsm: SecretManager, with_versions: list[str], emulator: SecretManagerEmulator,
+    gsm: SecretManager, with_versions: list[SecretVersionName], emulator: SecretManagerEmulator,
     calls: list[tuple[str, str]], time_: VirtualTime,
 ) -> None:
     emulator.faults.fail_next("AccessSecretVersion", grpc.StatusCode.UNAVAILABLE, count=2)
@@ -122,7 +123,7 @@ async def test_transient_unavailable_is_retried_to_success(
     [grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.DEADLINE_EXCEEDED],
 )
 async def test_other_retryable_codes_are_retried(
-    gsm: SecretManager, with_versions: list[str], emulator: SecretManagerEmulator,
+    gsm: SecretManager, with_versions: list[SecretVersionName], emulator: SecretManagerEmulator,
     code: grpc.StatusCode,
 ) -> None:
     emulator.faults.fail_next("AccessSecretVersion", code)
@@ -131,7 +132,7 @@ async def test_other_retryable_codes_are_retried(
 
 
 async def test_a_real_quota_refusal_is_retried_until_the_deadline(
-    gsm: SecretManager, with_versions: list[str], emulator: SecretManagerEmulator
+    gsm: SecretManager, with_versions: list[SecretVersionName], emulator: SecretManagerEmulator
 ) -> None:
     emulator.quotas.access_per_minute = 0
     with pytest.raises(Unavailable, match="RESOURCE_EXHAUSTED"):
@@ -163,7 +164,7 @@ async def test_deadline_bounds_the_attempts(
     )
     emulator.faults.fail_next("AccessSecretVersion", grpc.StatusCode.UNAVAILABLE, count=100)
     with pytest.raises(Unavailable, match="UNAVAILABLE for projects/p/secrets/db/versions/1"):
-        await gsm.access(f"{SECRET}/versions/1")
+        await gsm.access(SECRET.version("1"))
     await gsm.close()
     assert emulator.counters.calls["AccessSecretVersion"] == attempts
     assert time_.slept == waits
@@ -180,7 +181,7 @@ async def test_a_deadline_too_short_to_retry_leaves_the_one_attempt_its_full_tim
     emulator.faults.latency["AccessSecretVersion"] = 0.05
     emulator.faults.fail_next("AccessSecretVersion", grpc.StatusCode.UNAVAILABLE)
     with pytest.raises(Unavailable, match="UNAVAILABLE for projects/p/secrets/db/versions/1"):
-        await gsm.access(f"{SECRET}/versions/1")
+        await gsm.access(SECRET.version("1"))
     await gsm.close()
     assert emulator.counters.calls["AccessSecretVersion"] == 1
 
@@ -209,18 +210,18 @@ def test_backoff_grows_to_its_cap_and_jitter_only_shortens_it() -> None:
 
 
 async def test_not_found_makes_exactly_one_call(
-    gsm: SecretManager, with_versions: list[str], emulator: SecretManagerEmulator,
+    gsm: SecretManager, with_versions: list[SecretVersionName], emulator: SecretManagerEmulator,
     calls: list[tuple[str, str]],
 ) -> None:
     with pytest.raises(NotFound) as raised:
-        await gsm.access("projects/p/secrets/missing/versions/latest")
+        await gsm.access(SecretVersionName("p", "missing", "latest"))
     assert raised.value.resource == "projects/p/secrets/missing/versions/latest"
     assert emulator.counters.calls["AccessSecretVersion"] == 1
     assert calls == [("AccessSecretVersion", "NOT_FOUND")]
 
 
 async def test_permission_denied_makes_exactly_one_call(
-    gsm: SecretManager, with_versions: list[str], emulator: SecretManagerEmulator
+    gsm: SecretManager, with_versions: list[SecretVersionName], emulator: SecretManagerEmulator
 ) -> None:
     emulator.iam.enabled = True
     emulator.iam.anonymous_principal = "serviceAccount:kes@p.iam.gserviceaccount.com"
@@ -228,23 +229,24 @@ async def test_permission_denied_makes_exactly_one_call(
         await gsm.access(with_versions[1])
     assert emulator.counters.calls["AccessSecretVersion"] == 1
     emulator.iam.grant(
-        SECRET, "roles/secretmanager.secretAccessor", "serviceAccount:kes@p.iam.gserviceaccount.com"
+        str(SECRET), "roles/secretmanager.secretAccessor",
+        "serviceAccount:kes@p.iam.gserviceaccount.com",
     )
     assert (await gsm.access(with_versions[1])).data == VALUE
 
 
 async def test_disabled_version_is_failed_precondition_without_retry(
-    gsm: SecretManager, with_versions: list[str], emulator: SecretManagerEmulator
+    gsm: SecretManager, with_versions: list[SecretVersionName], emulator: SecretManagerEmulator
 ) -> None:
     await gsm.disable_version(with_versions[1])
     emulator.counters.clear()
     with pytest.raises(FailedPrecondition, match="DISABLED state"):
-        await gsm.access(f"{SECRET}/versions/latest")
+        await gsm.access(SECRET.version("latest"))
     assert emulator.counters.calls["AccessSecretVersion"] == 1
 
 
 async def test_corrupt_payload_is_tried_once_more(
-    gsm: SecretManager, with_versions: list[str], emulator: SecretManagerEmulator,
+    gsm: SecretManager, with_versions: list[SecretVersionName], emulator: SecretManagerEmulator,
     calls: list[tuple[str, str]],
 ) -> None:
     emulator.faults.corrupt_next(1)
@@ -261,7 +263,7 @@ async def test_corrupt_payload_is_tried_once_more(
 
 
 async def test_a_missing_checksum_is_its_own_error(
-    gsm: SecretManager, with_versions: list[str], emulator: SecretManagerEmulator,
+    gsm: SecretManager, with_versions: list[SecretVersionName], emulator: SecretManagerEmulator,
     calls: list[tuple[str, str]],
 ) -> None:
     emulator.faults.omit_checksum_next(1)
@@ -276,7 +278,7 @@ async def test_a_missing_checksum_is_its_own_error(
 
 
 async def test_a_wrong_checksum_says_so(
-    gsm: SecretManager, with_versions: list[str], emulator: SecretManagerEmulator
+    gsm: SecretManager, with_versions: list[SecretVersionName], emulator: SecretManagerEmulator
 ) -> None:
     emulator.faults.corrupt_next(2)
     with pytest.raises(CorruptPayload) as raised:
@@ -295,23 +297,22 @@ async def test_add_version_is_not_retried_after_deadline_exceeded(
     assert emulator.counters.calls["AddSecretVersion"] == 1
     emulator.faults.fail_next("AddSecretVersion", grpc.StatusCode.UNAVAILABLE)
     emulator.faults.fail_next("AddSecretVersion", grpc.StatusCode.RESOURCE_EXHAUSTED)
-    assert await gsm.add_version(SECRET, VALUE) == f"{SECRET}/versions/1"
+    assert await gsm.add_version(SECRET, VALUE) == SECRET.version("1")
     assert emulator.counters.calls["AddSecretVersion"] == 4
     assert [code for method, code in calls if method == "AddSecretVersion"] == [
         "DEADLINE_EXCEEDED", "UNAVAILABLE", "RESOURCE_EXHAUSTED", "OK",
     ]
 
 
-async def test_malformed_names_fail_before_any_call(
-    gsm: SecretManager, emulator: SecretManagerEmulator
-) -> None:
-    with pytest.raises(InvalidArgument, match="not a version name"):
-        await gsm.access("projects/p/secrets/db")
-    with pytest.raises(InvalidArgument, match="not a secret name"):
-        await gsm.add_version("db", b"x")
-    with pytest.raises(InvalidArgument, match="not a version name"):
-        await gsm.destroy_version("projects/p/secrets/db/versions")
-    assert sum(emulator.counters.calls.values()) == 0
+def test_malformed_names_fail_where_they_enter() -> None:
+    with pytest.raises(BadName, match="not a secret version name"):
+        SecretVersionName.parse("projects/p/secrets/db")
+    with pytest.raises(BadName, match="not a secret name"):
+        SecretName.parse("db")
+    with pytest.raises(BadName, match="not a secret version name"):
+        SecretVersionName.parse("projects/p/secrets/db/versions")
+    with pytest.raises(BadName, match="not a secret name"):
+        SecretName.parse("projects/p/secrets/db/versions/1")
 
 
 async def test_create_secret_reports_whether_it_created(
@@ -319,20 +320,22 @@ async def test_create_secret_reports_whether_it_created(
 ) -> None:
     assert await gsm.create_secret(SECRET, labels={"owner": "hmac"}) is True
     assert await gsm.create_secret(SECRET) is False
-    secret = await client.get_secret(name=SECRET)
+    secret = await client.get_secret(name=str(SECRET))
     assert dict(secret.labels) == {"owner": "hmac"}
     assert "automatic" in secret.replication
 
 
 async def test_add_version_sends_its_checksum(
-    gsm: SecretManager, with_versions: list[str], client: SecretManagerServiceAsyncClient
+    gsm: SecretManager,
+    with_versions: list[SecretVersionName],
+    client: SecretManagerServiceAsyncClient,
 ) -> None:
-    version = await client.get_secret_version(name=with_versions[0])
+    version = await client.get_secret_version(name=str(with_versions[0]))
     assert version.client_specified_payload_checksum is True
 
 
 async def test_version_lifecycle_and_listing(
-    gsm: SecretManager, with_versions: list[str]
+    gsm: SecretManager, with_versions: list[SecretVersionName]
 ) -> None:
     first, second = with_versions
     await gsm.disable_version(first)
@@ -353,19 +356,20 @@ async def test_list_versions_follows_pages(
 ) -> None:
     await gsm.create_secret(SECRET)
     for index in range(1001):
-        emulator.store.add_version(SECRET, str(index).encode(), None)
+        emulator.store.add_version(str(SECRET), str(index).encode(), None)
     emulator.counters.clear()
     listed = await gsm.list_versions(SECRET)
-    assert [v.name.rsplit("/", 1)[1] for v in listed[:2]] == ["1001", "1000"]
+    assert [v.name.version for v in listed[:2]] == ["1001", "1000"]
     assert len(listed) == 1001
     assert emulator.counters.calls["ListSecretVersions"] == 2
 
 
 async def test_regional_secrets_through_the_gateway(gsm: SecretManager) -> None:
-    secret = "projects/p/locations/europe-west1/secrets/db"
+    secret = SecretName("p", "db", location="europe-west1")
     assert await gsm.create_secret(secret) is True
     version = await gsm.add_version(secret, VALUE)
-    assert (await gsm.access(f"{secret}/versions/latest")).name == version
+    assert str(version) == "projects/p/locations/europe-west1/secrets/db/versions/1"
+    assert (await gsm.access(secret.version("latest"))).name == version
 
 
 async def test_emulator_host_comes_from_the_environment(
@@ -386,12 +390,13 @@ async def test_google_mode_needs_no_credentials_until_first_use(
     gsm = SecretManager()
     assert gsm.emulator_host is None
     with pytest.raises(PermissionDenied, match="UNAUTHENTICATED for projects/p/secrets/s/"):
-        await gsm.access("projects/p/secrets/s/versions/1")
+        await gsm.access(SecretVersionName("p", "s", "1"))
 
 
 def test_regional_names_pick_the_regional_endpoint() -> None:
-    assert location_of("projects/p/locations/us-east1/secrets/s/versions/1") == "us-east1"
-    assert location_of("projects/p/secrets/s/versions/1") is None
+    assert SecretVersionName.parse("projects/p/locations/us-east1/secrets/s/versions/1"
+                                   ).location == "us-east1"
+    assert SecretVersionName.parse("projects/p/secrets/s/versions/1").location is None
     assert regional_endpoint("us-east1") == "secretmanager.us-east1.rep.googleapis.com"
 
 

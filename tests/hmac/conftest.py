@@ -21,12 +21,13 @@ from kes.hmac.job import HmacJob
 from kes.hmac.propagation import Propagation
 from kes.hmac.store import TokenStore
 from kes.hmac.tokens import GLOBAL_KEY, Token, TokenMap, dump_token_map, parse_token_map
+from kes.names import SecretName, SecretVersionName
 from kes_emulators.github import GitHubEmulator
 from kes_emulators.gsm import SecretManagerEmulator
 
 PROJECT = "prow-project"
 SECRET = "hmac-tokens"
-SECRET_NAME = f"projects/{PROJECT}/secrets/{SECRET}"
+SECRET_NAME = SecretName(PROJECT, SECRET)
 BOT_TOKEN = "ghp_bot"
 BOT = "prow-bot"
 REPOS = ("foo/bar", "foo/baz", "foo/bax", "qux/one")
@@ -77,12 +78,12 @@ class ReceiverPropagation:
 
     gsm: SecretManager
     receiver: Receiver
-    waited: list[str] = field(default_factory=list)
+    waited: list[SecretVersionName] = field(default_factory=list)
 
     def describe(self) -> str:
         return "the test receiver loads each version"
 
-    async def wait(self, version: str, tokens: Collection[str]) -> None:
+    async def wait(self, version: SecretVersionName, tokens: Collection[str]) -> None:
         value = await self.gsm.access(version)
         self.receiver.tokens = parse_token_map(value.data, respect_legacy_global_token=True)
         held = {t.value for key_tokens in self.receiver.tokens.values() for t in key_tokens}
@@ -188,7 +189,7 @@ class Harness:
             NOW,
         )
 
-    async def seed(self, data: bytes) -> str:
+    async def seed(self, data: bytes) -> SecretVersionName:
         await self.gsm.create_secret(SECRET_NAME)
         return await self.gsm.add_version(SECRET_NAME, data)
 
@@ -208,11 +209,11 @@ class Harness:
         self.gsm_emulator.counters.clear()
 
     async def stored(self) -> dict[str, tuple[Token, ...]]:
-        value = await self.gsm.access(f"{SECRET_NAME}/versions/latest")
+        value = await self.gsm.access(SECRET_NAME.version("latest"))
         self.receiver.tokens = parse_token_map(value.data, respect_legacy_global_token=True)
         return dict(self.receiver.tokens)
 
-    async def readable_versions(self) -> list[str]:
+    async def readable_versions(self) -> list[SecretVersionName]:
         return [v.name for v in await self.gsm.list_versions(SECRET_NAME) if v.state != "DESTROYED"]
 
     def hook_secrets(self) -> dict[str, str | None]:

@@ -21,6 +21,7 @@ from kes.cli import main
 from kes.controller.settings import ControllerSettings
 from kes.gsm import RetryPolicy, SecretManager
 from kes.hmac.tokens import parse_token_map
+from kes.names import SecretName
 from kes_emulators.apiserver import ApiServer
 from kes_emulators.github import GitHubEmulator
 from kes_emulators.gsm import SecretManagerEmulator
@@ -149,7 +150,7 @@ def test_onboard_then_rotate_with_the_controller_in_between(cluster) -> None:
 async def readable_versions(address: str) -> int:
     gsm = SecretManager(emulator_host=address, retry=FAST)
     try:
-        versions = await gsm.list_versions("projects/prow-project/secrets/hmac-tokens")
+        versions = await gsm.list_versions(SecretName("prow-project", "hmac-tokens"))
     finally:
         await gsm.close()
     return sum(v.state != "DESTROYED" for v in versions)

@@ -9,11 +9,12 @@ from kes.errors import KesError
 from kes.hmac.config import ZERO_TIME
 from kes.hmac.store import StoreError
 from kes.hmac.tokens import Token, TokenMapError, dump_token_map
+from kes.names import SecretName
 
 ROTATE_AFTER = "2025-06-01T00:00:00Z"  # after the OLD tokens the harness seeds
 KEEP = "2018-01-01T00:00:00Z"  # before them
 OLD = dt.datetime(2019, 1, 1, tzinfo=dt.UTC)  # when the harness's seeded tokens were made
-SECRET_NAME = "projects/prow-project/secrets/hmac-tokens"
+SECRET_NAME = SecretName("prow-project", "hmac-tokens")
 
 
 async def test_onboard_into_an_empty_project_creates_the_secret_and_hooks(harness) -> None:
@@ -178,7 +179,7 @@ async def test_invitations_are_left_alone_unless_enabled(harness) -> None:
 
 async def test_the_stored_map_uses_prows_layout(harness) -> None:
     await harness.job({"foo/bar": KEEP}).run()
-    value = await harness.gsm.access("projects/prow-project/secrets/hmac-tokens/versions/latest")
+    value = await harness.gsm.access(SECRET_NAME.version("latest"))
     assert value.data == dump_token_map(await harness.stored())
     assert value.data.startswith(b"foo/bar:\n- created_at: '2026-01-01T00:00:00Z'\n  value: ")
 
@@ -234,7 +235,7 @@ async def test_a_legacy_token_stays_as_it_is_when_nothing_changes(harness) -> No
     harness.reset_counters()
     assert (await harness.job({}, respect_legacy_global_token=True).run()).ok
     assert harness.gsm_writes() == 0
-    value = await harness.gsm.access(f"{SECRET_NAME}/versions/latest")
+    value = await harness.gsm.access(SECRET_NAME.version("latest"))
     assert value.data == b"legacy-global-token\n"
 
 
@@ -290,6 +291,6 @@ async def test_a_payload_that_is_not_utf8_is_named_without_its_bytes(harness) ->
         await harness.job({"foo/bar": KEEP}).run()
     message = str(caught.value)
     assert message.startswith(f"{version}: not UTF-8 text")
-    assert "secret" not in message.replace(SECRET_NAME, "").replace(version, "")
+    assert "secret" not in message.replace(str(SECRET_NAME), "").replace(str(version), "")
     assert "\\xff" not in message and caught.value.__cause__ is None
     assert harness.gsm_writes() == 0 and harness.github.writes == 0

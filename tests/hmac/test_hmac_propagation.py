@@ -10,11 +10,12 @@ import yaml
 from kubernetes import client as k8s
 
 from kes.hmac.propagation import ExternalSecretPropagation, PropagationTimeout, api_client
+from kes.names import SecretVersionName
 from kes_emulators.apiserver import ApiServer
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMESPACE, NAME = "prow", "hmac-tokens"
-VERSION = "projects/prow-project/secrets/hmac-tokens/versions/2"
+VERSION = SecretVersionName("prow-project", "hmac-tokens", "2")
 POLL, GRACE, TIMEOUT = 2.0, 60.0, 30.0
 JSON = "application/json"
 ROTATE_AFTER = "2025-06-01T00:00:00Z"
@@ -63,14 +64,14 @@ class Cluster:
         if self.steps:
             await asyncio.to_thread(self.steps.pop(0))
 
-    def write_status(self, resolved: str) -> None:
+    def write_status(self, resolved: SecretVersionName) -> None:
         self.write_status_of(NAME, resolved)
 
-    def write_status_of(self, name: str, resolved: str) -> None:
+    def write_status_of(self, name: str, resolved: SecretVersionName) -> None:
         k8s.CustomObjectsApi(self.api).patch_namespaced_custom_object_status(
             "kubernetes-client.io", "v1", NAMESPACE, "externalsecrets", name,
-            {"status": {"versions": [{"key": resolved.rsplit("/", 1)[0] + "/latest",
-                                      "resolved": resolved}]}},
+            {"status": {"versions": [{"key": str(resolved.secret_name.version("latest")),
+                                      "resolved": str(resolved)}]}},
         )
 
     def write_secret(self, data: bytes) -> None:
@@ -104,7 +105,7 @@ async def test_waits_for_the_status_then_the_secret_then_the_grace(apiserver) ->
 
 async def test_the_project_may_be_spelled_as_a_number(apiserver) -> None:
     cluster = Cluster(apiserver.api)
-    numbered = "projects/123456789/secrets/hmac-tokens/versions/2"
+    numbered = SecretVersionName("123456789", "hmac-tokens", "2")
     await asyncio.to_thread(cluster.write_status, numbered)
     await asyncio.to_thread(cluster.write_secret, b"tok-new")
     await cluster.propagation().wait(VERSION, {"tok-new"})
@@ -113,7 +114,7 @@ async def test_the_project_may_be_spelled_as_a_number(apiserver) -> None:
 
 async def test_an_older_version_in_the_status_is_not_enough(apiserver) -> None:
     cluster = Cluster(apiserver.api)
-    await asyncio.to_thread(cluster.write_status, VERSION.replace("/2", "/1"))
+    await asyncio.to_thread(cluster.write_status, VERSION.secret_name.version("1"))
     await asyncio.to_thread(cluster.write_secret, b"tok-new")
     with pytest.raises(PropagationTimeout) as caught:
         await cluster.propagation().wait(VERSION, {"tok-new"})
@@ -150,7 +151,7 @@ async def test_job_timeout_touches_no_hook_and_a_rerun_converges(apiserver, harn
 
     async def sync_latest() -> None:
         """What the controller does: serve the latest version into the Secret."""
-        value = await harness.gsm.access(f"{VERSION.rsplit('/', 1)[0]}/latest")
+        value = await harness.gsm.access(VERSION.secret_name.version("latest"))
         await asyncio.to_thread(cluster.write_secret, value.data)
         await asyncio.to_thread(cluster.write_status, value.name)
 
@@ -169,7 +170,7 @@ async def test_job_timeout_touches_no_hook_and_a_rerun_converges(apiserver, harn
 
 async def test_a_timeout_before_destroying_says_the_hooks_are_done(apiserver, harness) -> None:
     await harness.setup(START)
-    synced: list[str] = []
+    synced: list[SecretVersionName] = []
 
     class SyncsOnce(Cluster):
         """Serves the staged version, then nothing more."""
@@ -177,8 +178,7 @@ async def test_a_timeout_before_destroying_says_the_hooks_are_done(apiserver, ha
         async def sleep(self, seconds: float) -> None:
             await super().sleep(seconds)
             if not synced:
-                latest = f"{VERSION.rsplit('/', 1)[0]}/latest"
-                value = await harness.gsm.access(latest)
+                value = await harness.gsm.access(VERSION.secret_name.version("latest"))
                 await asyncio.to_thread(self.write_secret, value.data)
                 await asyncio.to_thread(self.write_status, value.name)
                 synced.append(value.name)

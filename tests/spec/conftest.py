@@ -82,7 +82,7 @@ def render() -> Callable[..., DesiredSecret]:
             ref: payloads.get(f"{ref.secret}/versions/{ref.version}", payloads.get(ref.secret))
             for ref in spec.refs()
         }
-        missing = [ref.version_name for ref, payload in by_ref.items() if payload is None]
+        missing = [str(ref) for ref, payload in by_ref.items() if payload is None]
         assert not missing, f"test gives no payload for {missing}"
         return render_secret("es", "ns", spec, {r: p for r, p in by_ref.items() if p is not None})
 

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from kes.names import SecretVersionName
 from kes.render import DesiredSecret, RenderError, json_text, render_secret
-from kes.spec import SecretRef, parse_external_secret
+from kes.spec import parse_external_secret
 
 Render = Callable[..., DesiredSecret]
 RenderFails = Callable[..., RenderError]
@@ -234,8 +235,8 @@ def test_regional_and_cross_project_refs_are_rendered_by_ref() -> None:
         "data": [{"key": "projects/p-1234/locations/eu-west1/secrets/s", "name": "eu"},
                  {"key": "projects/q-1234/secrets/s", "name": "global"}]}}
     spec = parse_external_secret(es, None)
-    payloads = {SecretRef("p-1234", "s", "latest", "eu-west1"): b"eu",
-                SecretRef("q-1234", "s", "latest"): b"global"}
+    payloads = {SecretVersionName("p-1234", "s", "latest", "eu-west1"): b"eu",
+                SecretVersionName("q-1234", "s", "latest"): b"global"}
     assert render_secret("es", "ns", spec, payloads).data == {"eu": b"eu", "global": b"global"}
 
 

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from kes.names import SecretVersionName as Version
 from kes.spec import (
     DataFromItem,
     DataItem,
     ExternalSecretSpec,
-    SecretRef,
     SpecError,
     parse_duration,
     parse_external_secret,
@@ -27,7 +27,7 @@ def test_minimal_spec_gets_kes_defaults(parse: Parse) -> None:
     assert spec.project == "demo-project"
     assert spec.data == (
         DataItem(
-            field="spec.data[0]", key="k", ref=SecretRef("demo-project", "k", "latest"),
+            field="spec.data[0]", key="k", ref=Version("demo-project", "k", "latest"),
             name="n", property=None, is_binary=False,
         ),
     )
@@ -44,8 +44,8 @@ def test_every_data_field(parse: Parse) -> None:
         {"key": "db", "name": "pw", "version": 7, "property": "a.b", "isBinary": True},
     ])
     (item,) = spec.data
-    assert item.ref == SecretRef("other-project", "db", "7")
-    assert item.ref.version_name == "projects/other-project/secrets/db/versions/7"
+    assert item.ref == Version("other-project", "db", "7")
+    assert str(item.ref) == "projects/other-project/secrets/db/versions/7"
     assert (item.name, item.property, item.is_binary) == ("pw", "a.b", True)
 
 
@@ -68,12 +68,12 @@ def test_data_from_and_with_options_keep_merge_order(parse: Parse) -> None:
         dataFromWithOptions=[{"key": "c", "version": 2, "isBinary": True}, {"key": "a"}],
     )
     assert spec.data_from == (
-        DataFromItem("spec.dataFrom[0]", "a", SecretRef("demo-project", "a", "latest"), False),
-        DataFromItem("spec.dataFrom[1]", "b", SecretRef("demo-project", "b", "latest"), False),
-        DataFromItem("spec.dataFromWithOptions[0]", "c", SecretRef("demo-project", "c", "2"),
+        DataFromItem("spec.dataFrom[0]", "a", Version("demo-project", "a", "latest"), False),
+        DataFromItem("spec.dataFrom[1]", "b", Version("demo-project", "b", "latest"), False),
+        DataFromItem("spec.dataFromWithOptions[0]", "c", Version("demo-project", "c", "2"),
                      True),
         DataFromItem("spec.dataFromWithOptions[1]", "a",
-                     SecretRef("demo-project", "a", "latest"), False),
+                     Version("demo-project", "a", "latest"), False),
     )
 
 
@@ -83,8 +83,8 @@ def test_refs_are_the_distinct_versions_needed(parse: Parse) -> None:
         data=[{"key": "k", "name": "a", "property": "x"}, {"key": "k", "name": "b"},
               {"key": "k", "name": "c", "version": 3}],
     )
-    assert spec.refs() == {SecretRef("demo-project", "k", "latest"),
-                           SecretRef("demo-project", "k", "3")}
+    assert spec.refs() == {Version("demo-project", "k", "latest"),
+                           Version("demo-project", "k", "3")}
 
 
 def test_controller_id(parse: Parse) -> None:
@@ -129,29 +129,29 @@ def test_refresh_interval_must_be_a_string_or_zero(fails: Fails, value: object) 
 
 
 @pytest.mark.parametrize(("key", "ref"), [
-    ("projects/p-1234/secrets/s", SecretRef("p-1234", "s", "latest")),
-    ("projects/123456789/secrets/s", SecretRef("123456789", "s", "latest")),
-    ("projects/example.com:my-proj/secrets/s", SecretRef("example.com:my-proj", "s", "latest")),
+    ("projects/p-1234/secrets/s", Version("p-1234", "s", "latest")),
+    ("projects/123456789/secrets/s", Version("123456789", "s", "latest")),
+    ("projects/example.com:my-proj/secrets/s", Version("example.com:my-proj", "s", "latest")),
     ("projects/p-1234/locations/europe-west1/secrets/s",
-     SecretRef("p-1234", "s", "latest", "europe-west1")),
-    ("projects/p-1234/secrets/s/versions/4", SecretRef("p-1234", "s", "4")),
+     Version("p-1234", "s", "latest", "europe-west1")),
+    ("projects/p-1234/secrets/s/versions/4", Version("p-1234", "s", "4")),
     ("projects/p-1234/locations/us-east4/secrets/s/versions/latest",
-     SecretRef("p-1234", "s", "latest", "us-east4")),
+     Version("p-1234", "s", "latest", "us-east4")),
 ])
-def test_full_name_keys(key: str, ref: SecretRef) -> None:
+def test_full_name_keys(key: str, ref: Version) -> None:
     es = {"metadata": {"name": "es", "namespace": "ns"},
           "spec": {"backendType": "gcpSecretsManager", "data": [{"key": key, "name": "n"}]}}
     (item,) = parse_external_secret(es, None).data
     assert item.ref == ref
     expected = key if "/versions/" in key else key + "/versions/latest"
-    assert item.ref.version_name == expected
+    assert str(item.ref) == expected
 
 
 def test_regional_names(parse: Parse) -> None:
     (item,) = parse(data=[{"key": "projects/p-1234/locations/us-east4/secrets/s",
                            "name": "n"}]).data
-    assert item.ref.secret_name == "projects/p-1234/locations/us-east4/secrets/s"
-    assert item.ref.version_name == "projects/p-1234/locations/us-east4/secrets/s/versions/latest"
+    assert str(item.ref.secret_name) == "projects/p-1234/locations/us-east4/secrets/s"
+    assert str(item.ref) == "projects/p-1234/locations/us-east4/secrets/s/versions/latest"
 
 
 def test_version_in_key_and_field_must_agree(parse: Parse, fails: Fails) -> None:
@@ -338,7 +338,7 @@ def test_secret_descriptor_is_spec(make: Make) -> None:
               type="kubernetes.io/tls")
     es["secretDescriptor"] = es.pop("spec")
     spec = parse_external_secret(es, None)
-    assert spec.data[0].ref == SecretRef("my-project", "k", "latest")
+    assert spec.data[0].ref == Version("my-project", "k", "latest")
     assert spec.data[0].field == "secretDescriptor.properties[0]"
     assert spec.template.type == "kubernetes.io/tls"
 
