@@ -148,8 +148,8 @@ def _add_render(sub: Subparsers) -> None:
 
 
 def _run_render(args: argparse.Namespace) -> int:
-    from kes.controller.preview import run_render
     from kes.controller.settings import project_from
+    from kes.render_command import run_render
 
     return run_render(args.filename, project_from(os.environ, args.project), args.show_values)
 

@@ -27,18 +27,17 @@ from jsonpath_ng import parse as parse_jsonpath
 from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
 
 from kes.api import KIND
+from kes.codecs import decode_base64
 from kes.errors import ObjectFieldError
 from kes.names import SecretVersionName
 from kes.spec import (
-    MAX_VALUE_BYTES,
     DataFromItem,
     DataItem,
     ExternalSecretSpec,
     TemplateText,
-    TemplateValueError,
-    decode_base64,
     secret_key_problem,
 )
+from kes.template import MAX_VALUE_BYTES, TemplateValueError
 
 _LABEL_VALUE = re.compile(r"(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
 

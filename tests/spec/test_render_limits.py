@@ -11,14 +11,13 @@ from collections.abc import Callable
 import pytest
 
 from kes.render import DesiredSecret, RenderError
-from kes.spec import (
+from kes.spec import ExternalSecretSpec, SpecError
+from kes.template import (
     MAX_LOOP_ITERATIONS,
     MAX_RANGE,
     MAX_TEMPLATE_CHARS,
     MAX_VALUE_BYTES,
     MAX_WORK_BYTES,
-    ExternalSecretSpec,
-    SpecError,
 )
 
 Parse = Callable[..., ExternalSecretSpec]
