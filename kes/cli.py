@@ -191,8 +191,8 @@ def _add_hmac(sub: Subparsers) -> None:
                    help="ExternalSecret syncing the token secret: wait until it serves each "
                    "new version before touching hooks (required with --dry-run=false)")
     p.add_argument("--kubeconfig", metavar="PATH",
-                   help="kubeconfig for --wait-for-externalsecret (default: in-cluster, "
-                   "then $KUBECONFIG)")
+                   help="kubeconfig for --wait-for-externalsecret (default $KUBECONFIG, "
+                   "then the in-cluster service account, then ~/.kube/config)")
     p.add_argument("--context", metavar="NAME", help="kubeconfig context")
     p.add_argument("--propagation-grace", type=float, default=60.0, metavar="SECONDS",
                    help="wait after the cluster has a new version, for the kubelet to update "

@@ -23,3 +23,16 @@ class ObjectFieldError(KesError):
         self.object_ref = object_ref
         self.field = field
         self.message = message
+
+
+MAX_MESSAGE_CHARS = 1024
+"""Longest error message kes writes anywhere: a message lands in a status, an Event
+and a log line, and a tenant's 300 KB key name must not make them 300 KB."""
+
+
+def bounded(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """`text`, cut to `limit` characters with a note of how much was left out."""
+    if len(text) <= limit:
+        return text
+    note = f"... ({len(text) - limit} more characters)"
+    return text[: max(limit - len(note), 0)] + note

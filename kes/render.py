@@ -68,7 +68,7 @@ class DesiredSecret:
 def render_secret(
     name: str, namespace: str, spec: ExternalSecretSpec, payloads: Mapping[SecretVersionName, bytes]
 ) -> DesiredSecret:
-    """Build the Secret for ``spec``; ``payloads`` must hold every ref in ``spec.refs()``."""
+    """Build the Secret for ``spec``; ``payloads`` must hold every ref in ``spec.refs``."""
     object_ref = f"{namespace}/{name}"
     generated: dict[str, bytes] = {}
     for source in spec.data_from:

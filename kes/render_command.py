@@ -62,12 +62,12 @@ async def render_documents(
         specs.append((name, namespace, parse_external_secret(obj, default_project)))
     if not specs:
         raise KesError(f"{source}: no ExternalSecret found")
-    names = {ref for _, _, spec in specs for ref in spec.refs()}
+    names = {ref for _, _, spec in specs for ref in spec.refs}
     results = await Fetcher(gsm, max_concurrent=8, rate_per_project=100.0).fetch_all(names)
     secrets = []
     for name, namespace, spec in specs:
         payloads = {}
-        for ref in spec.refs():
+        for ref in spec.refs:
             result = results[ref]
             if isinstance(result, GsmError):
                 raise result

@@ -9,6 +9,7 @@ than later against Secret Manager or the API server.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -133,6 +134,7 @@ class ExternalSecretSpec:
     controller_id: str | None
     refresh_interval: float | None  # seconds; 0 = sync once; None = the global interval
 
+    @functools.cached_property
     def refs(self) -> frozenset[SecretVersionName]:
         """Every distinct secret version this ExternalSecret needs."""
         return frozenset(item.ref for item in self.data_from) | {item.ref for item in self.data}
@@ -146,6 +148,21 @@ def parse_external_secret(
 ) -> ExternalSecretSpec:
     """Parse an ExternalSecret manifest; ``default_project`` serves keys without a project."""
     return _Parser(obj).parse(default_project)
+
+
+def _root_of(obj: Mapping[str, Any]) -> tuple[str, Any]:
+    """Where the spec is: ``spec``, else KES's deprecated ``secretDescriptor``."""
+    if obj.get("spec") is None and obj.get("secretDescriptor") is not None:
+        return "secretDescriptor", obj["secretDescriptor"]
+    return "spec", obj.get("spec")
+
+
+def controller_id_of(obj: Mapping[str, Any]) -> str:
+    """``controllerId``, read even from a spec that does not parse: it decides which
+    controller reports that spec's errors."""
+    _, spec = _root_of(obj)
+    value = spec.get("controllerId") if isinstance(spec, Mapping) else None
+    return value if isinstance(value, str) else ""
 
 
 def parse_duration(text: str) -> float:
@@ -291,15 +308,13 @@ class _Parser:
 
     def root(self) -> tuple[str, Mapping[str, Any]]:
         """``spec``, or KES's deprecated ``secretDescriptor`` in its place."""
-        spec, legacy = self.obj.get("spec"), self.obj.get("secretDescriptor")
-        if spec is not None and legacy is not None:
+        if self.obj.get("spec") is not None and self.obj.get("secretDescriptor") is not None:
             raise self.error("secretDescriptor", "set spec or its deprecated alias "
                              "secretDescriptor, not both")
-        if legacy is not None:
-            return "secretDescriptor", self.mapping(legacy, "secretDescriptor")
-        if spec is None:
+        field, value = _root_of(self.obj)
+        if value is None:
             raise self.error("spec", "required")
-        return "spec", self.mapping(spec, "spec")
+        return field, self.mapping(value, field)
 
     def alias(self, spec: Mapping[str, Any], root: str, name: str, old: str) -> tuple[str, Any]:
         """The field ``name`` or its deprecated alias ``old``, whichever is set."""

@@ -1,26 +1,27 @@
 """The controller's view of the cluster, fed only by lists and watch events.
 
+One `Record` per ExternalSecret holds everything kes knows about it: its parsed spec,
+its last outcome, the manifest last written, whether a foreign Secret is in its way.
 A sync cycle reads nothing from the API server: it reads this. Each upsert says
 whether the change asks for work, so a re-list after a dropped watch (same
-generations, same annotations) asks for none.
+generations, same annotations) asks for none. A reverse index tells, for each Secret
+Manager version, which ExternalSecrets use it.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from kes.api import PROJECTS_PERMITTED_ANNOTATION, REQUESTED_AT_ANNOTATION
-from kes.controller.settings import compile_permitted
+from kes.api import REQUESTED_AT_ANNOTATION
+from kes.controller.manifest import SecretState
+from kes.controller.status import Outcome
 from kes.errors import KesError
+from kes.kube import Key
 from kes.names import SecretVersionName
-from kes.spec import ExternalSecretSpec, parse_external_secret
-
-Key = tuple[str, str]
-"""(namespace, name) of an ExternalSecret."""
+from kes.spec import ExternalSecretSpec, controller_id_of, parse_external_secret
 
 
 class Change(Enum):
@@ -32,42 +33,42 @@ class Change(Enum):
 
 
 @dataclass
-class Tracked:
-    """One ExternalSecret this controller handles."""
+class Foreign:
+    """A Secret found in the way and not owned: kes stays away until something changes."""
 
-    obj: dict[str, Any]
+    uid: str
+    resource_version: str
+    message: str
+    recheck_at: float
+
+
+@dataclass(eq=False)
+class Record:
+    """Everything the controller holds about one ExternalSecret it serves."""
+
+    key: Key
+    uid: str
+    generation: int
+    resource_version: str
+    requested_at: str | None
     spec: ExternalSecretSpec | None
-    error: KesError | None
-    """Why the spec could not be parsed; the message names the field."""
+    error: str | None
+    """Why the spec cannot be served; the message names the field."""
     status: dict[str, Any] = field(default_factory=dict)
     """The status kes last wrote or a watch event last carried, whichever came later;
     a late echo of an older write can replace a newer one, which costs at most one
     redundant status patch."""
-
-    @property
-    def key(self) -> Key:
-        meta = self.obj["metadata"]
-        return meta["namespace"], meta["name"]
-
-    @property
-    def generation(self) -> int:
-        return int(self.obj["metadata"].get("generation") or 0)
-
-    @property
-    def uid(self) -> str:
-        uid: str = self.obj["metadata"]["uid"]
-        return uid
+    outcome: Outcome | None = None
+    """The last sync's result."""
+    written: Mapping[str, Any] | None = None
+    """The manifest last written or found in place, without its data (for drift checks)."""
+    foreign: Foreign | None = None
+    clamp_noted: bool = False
+    """Whether the log already said that its refreshInterval was raised to the minimum."""
 
     @property
     def versions(self) -> frozenset[SecretVersionName]:
-        if self.spec is None:
-            return frozenset()
-        return self.spec.refs()
-
-
-def _requested_at(obj: Mapping[str, Any]) -> str | None:
-    value = (obj["metadata"].get("annotations") or {}).get(REQUESTED_AT_ANNOTATION)
-    return value if isinstance(value, str) else None
+        return frozenset() if self.spec is None else self.spec.refs
 
 
 def key_of(obj: Mapping[str, Any]) -> Key:
@@ -75,99 +76,112 @@ def key_of(obj: Mapping[str, Any]) -> Key:
     return meta.get("namespace") or "", meta["name"]
 
 
-def controller_id_of(obj: Mapping[str, Any]) -> str:
-    spec = obj.get("spec") or obj.get("secretDescriptor") or {}
-    value = spec.get("controllerId") if isinstance(spec, Mapping) else None
-    return str(value or "")
-
-
-def owner_key(secret: Mapping[str, Any]) -> Key | None:
-    """The ExternalSecret controlling this Secret, by name in its namespace."""
-    meta = secret["metadata"]
-    for ref in meta.get("ownerReferences") or ():
-        if ref.get("kind") == "ExternalSecret" and ref.get("controller") is True:
-            return meta.get("namespace") or "", ref["name"]
-    return None
+def _requested_at(obj: Mapping[str, Any]) -> str | None:
+    value = (obj["metadata"].get("annotations") or {}).get(REQUESTED_AT_ANNOTATION)
+    return value if isinstance(value, str) else None
 
 
 class ClusterCache:
     def __init__(self, instance_id: str, default_project: str | None) -> None:
         self._instance_id = instance_id
         self._default_project = default_project
-        self.externalsecrets: dict[Key, Tracked] = {}
-        self.secrets: dict[Key, dict[str, Any]] = {}
+        self.records: dict[Key, Record] = {}
+        self.secrets: dict[Key, SecretState] = {}
         self.namespaces: dict[str, dict[str, str]] = {}
+        self._users: dict[SecretVersionName, set[Key]] = {}
+        self._by_namespace: dict[str, set[Key]] = {}
+
+    # ---- ExternalSecrets -----------------------------------------------------------
 
     def handles(self, obj: Mapping[str, Any]) -> bool:
         """INSTANCE_ID and spec.controllerId must be equal (both empty matches)."""
         return controller_id_of(obj) == self._instance_id
 
-    def upsert_externalsecret(self, obj: dict[str, Any]) -> Change:
+    def upsert_externalsecret(self, obj: Mapping[str, Any]) -> Change:
         key = key_of(obj)
         if not self.handles(obj):
-            return Change.REMOVED if self.externalsecrets.pop(key, None) else Change.NONE
-        old = self.externalsecrets.get(key)
-        same_object = old is not None and old.uid == obj["metadata"]["uid"]
+            return self._remove(key)
+        meta = obj["metadata"]
+        generation = int(meta.get("generation") or 0)
+        old = self.records.get(key)
         if (
             old is not None
-            and same_object
-            and old.generation == int(obj["metadata"].get("generation") or 0)
-            and _requested_at(old.obj) == _requested_at(obj)
+            and old.uid == meta["uid"]
+            and old.generation == generation
+            and old.requested_at == _requested_at(obj)
         ):
-            old.obj = obj
+            old.resource_version = str(meta.get("resourceVersion", ""))
             old.status = dict(obj.get("status") or old.status)
             return Change.NONE
         try:
             spec: ExternalSecretSpec | None = parse_external_secret(obj, self._default_project)
-            error: KesError | None = None
+            error = None
         except KesError as e:
-            spec, error = None, e
-        self.externalsecrets[key] = Tracked(obj, spec, error, dict(obj.get("status") or {}))
+            spec, error = None, str(e)
+        record = Record(
+            key=key, uid=meta["uid"], generation=generation,
+            resource_version=str(meta.get("resourceVersion", "")),
+            requested_at=_requested_at(obj), spec=spec, error=error,
+            status=dict(obj.get("status") or {}),
+        )
+        if old is not None and old.uid == record.uid:
+            # The same object: what was written and found stays known.
+            record.outcome, record.written = old.outcome, old.written
+            record.clamp_noted = old.clamp_noted
+        self._index(old, record)
+        self.records[key] = record
         return Change.SPEC
 
     def remove_externalsecret(self, obj: Mapping[str, Any]) -> Change:
-        return Change.REMOVED if self.externalsecrets.pop(key_of(obj), None) else Change.NONE
+        return self._remove(key_of(obj))
 
-    def upsert_secret(self, obj: dict[str, Any]) -> None:
-        self.secrets[key_of(obj)] = obj
+    def _remove(self, key: Key) -> Change:
+        old = self.records.pop(key, None)
+        if old is None:
+            return Change.NONE
+        self._index(old, None)
+        return Change.REMOVED
 
-    def remove_secret(self, obj: Mapping[str, Any]) -> None:
-        self.secrets.pop(key_of(obj), None)
+    def _index(self, old: Record | None, new: Record | None) -> None:
+        key = (old or new).key  # type: ignore[union-attr]
+        for version in old.versions if old else ():
+            users = self._users[version]
+            users.discard(key)
+            if not users:
+                del self._users[version]
+        for version in new.versions if new else ():
+            self._users.setdefault(version, set()).add(key)
+        namespace = key[0]
+        if new is None:
+            in_namespace = self._by_namespace.get(namespace, set())
+            in_namespace.discard(key)
+            if not in_namespace:
+                self._by_namespace.pop(namespace, None)
+        else:
+            self._by_namespace.setdefault(namespace, set()).add(key)
+
+    def users_of(self, version: SecretVersionName) -> frozenset[Key]:
+        """The ExternalSecrets that use this version."""
+        return frozenset(self._users.get(version, ()))
+
+    @property
+    def versions(self) -> Iterator[SecretVersionName]:
+        """Every version some ExternalSecret uses."""
+        return iter(self._users)
+
+    def in_namespace(self, namespace: str) -> frozenset[Key]:
+        return frozenset(self._by_namespace.get(namespace, ()))
+
+    # ---- managed Secrets and namespaces --------------------------------------------
+
+    def upsert_secret(self, secret: SecretState) -> None:
+        self.secrets[secret.key] = secret
+
+    def remove_secret(self, key: Key) -> None:
+        self.secrets.pop(key, None)
 
     def set_namespace(self, name: str, annotations: Mapping[str, str]) -> bool:
         """Record a namespace's annotations; True when they changed."""
         changed = self.namespaces.get(name) != dict(annotations)
         self.namespaces[name] = dict(annotations)
         return changed
-
-    def in_namespace(self, namespace: str) -> Iterator[Key]:
-        return (key for key in self.externalsecrets if key[0] == namespace)
-
-
-def permission_error(
-    spec: ExternalSecretSpec, namespace: str, annotations: Mapping[str, str], key_annotation: str
-) -> str | None:
-    """Why the namespace's annotations forbid this spec, or None.
-
-    Patterns are searched (not anchored), as KES did: anchor them with ^...$.
-    """
-    rules = (
-        (key_annotation, "key", lambda ref: ref.secret),
-        (PROJECTS_PERMITTED_ANNOTATION, "project", lambda ref: ref.project),
-    )
-    for annotation, what, pick in rules:
-        pattern = annotations.get(annotation)
-        if pattern is None:
-            continue
-        try:
-            regex: re.Pattern[str] = compile_permitted(pattern, namespace, annotation)
-        except KesError as e:
-            return str(e)
-        for ref in sorted(spec.refs()):
-            value = pick(ref)
-            if not regex.search(value):
-                return (
-                    f"{what} {value} is not permitted in namespace {namespace} "
-                    f"(annotation {annotation}: {pattern})"
-                )
-    return None

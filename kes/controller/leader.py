@@ -12,7 +12,6 @@ takes over at once.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -20,11 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import urllib3
-from kubernetes import client as k8s
-from kubernetes.client.exceptions import ApiException
-
-from kes.controller.writer import REQUEST_TIMEOUT, RequestCounter
+from kes.kube import LEASES, Kube, KubeError
 
 log = logging.getLogger("kes.controller.leader")
 
@@ -71,48 +66,25 @@ class LeaseObserver:
 class LeaderElector:
     def __init__(
         self,
-        api_client: k8s.ApiClient,
+        kube: Kube,
         config: LeaseConfig,
-        count: RequestCounter,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._api = k8s.CoordinationV1Api(api_client)
+        self._kube = kube
         self._config = config
-        self._count = count
         self._clock = clock
         self._observer = LeaseObserver()
-
-    async def _call(self, verb: str, fn: Callable[..., Any], *args: Any) -> dict[str, Any]:
-        self._count(verb, "leases")
-        extra = (
-            {"_headers": {"Content-Type": "application/json"}}
-            if verb in ("create", "update")
-            else {}
-        )
-        try:
-            response = await asyncio.to_thread(
-                fn, *args, _preload_content=False, _request_timeout=REQUEST_TIMEOUT, **extra
-            )
-        except urllib3.exceptions.HTTPError as e:  # unreachable or timed out: a failed call
-            raise ApiException(status=0, reason=str(e)) from None
-        body: dict[str, Any] = json.loads(response.data)
-        return body
 
     async def try_acquire_or_renew(self) -> bool:
         c = self._config
         now = datetime.now(UTC)
-        try:
-            lease = await self._call("get", self._api.read_namespaced_lease, c.name, c.namespace)
-        except ApiException as e:
-            if e.status != 404:
-                return False
-            lease = None
         spec = {
             "holderIdentity": c.identity,
             "leaseDurationSeconds": max(1, round(c.lease_duration)),
             "renewTime": _micro(now),
         }
         try:
+            lease = await self._kube.get(LEASES, c.namespace, c.name)
             if lease is None:
                 body = {
                     "apiVersion": "coordination.k8s.io/v1",
@@ -120,7 +92,7 @@ class LeaderElector:
                     "metadata": {"name": c.name, "namespace": c.namespace},
                     "spec": {**spec, "acquireTime": _micro(now), "leaseTransitions": 0},
                 }
-                await self._call("create", self._api.create_namespaced_lease, c.namespace, body)
+                await self._kube.create(LEASES, c.namespace, body)
                 return True
             if self._observer.held_by_other(lease, c.identity, self._clock()):
                 return False
@@ -129,12 +101,10 @@ class LeaderElector:
                 spec["acquireTime"] = _micro(now)
                 spec["leaseTransitions"] = int(old.get("leaseTransitions") or 0) + 1
             lease["spec"] = {**old, **spec}
-            await self._call(
-                "update", self._api.replace_namespaced_lease, c.name, c.namespace, lease
-            )
+            await self._kube.replace(LEASES, c.namespace, c.name, lease)
             return True
-        except ApiException:
-            return False  # lost a race (409) or the server failed: try again later
+        except KubeError:
+            return False  # lost a race (409), or the server failed: try again later
 
     async def acquire(self, stop: asyncio.Event) -> bool:
         """Wait until this replica leads (True) or `stop` is set (False)."""
@@ -175,13 +145,11 @@ class LeaderElector:
         """Give the Lease up so a standby need not wait for it to expire."""
         c = self._config
         try:
-            lease = await self._call("get", self._api.read_namespaced_lease, c.name, c.namespace)
-            if (lease.get("spec") or {}).get("holderIdentity") != c.identity:
+            lease = await self._kube.get(LEASES, c.namespace, c.name)
+            if lease is None or (lease.get("spec") or {}).get("holderIdentity") != c.identity:
                 return
             lease["spec"]["holderIdentity"] = None
             lease["spec"]["leaseDurationSeconds"] = 1
-            await self._call(
-                "update", self._api.replace_namespaced_lease, c.name, c.namespace, lease
-            )
-        except ApiException:
+            await self._kube.replace(LEASES, c.namespace, c.name, lease)
+        except KubeError:
             log.warning("lease not released", extra={"lease": c.name})

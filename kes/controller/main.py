@@ -14,33 +14,28 @@ the watches stop, the Lease is released, and the process exits 0.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import signal
 import sys
 from collections.abc import Callable
-from typing import Any
 
-import kopf
-import urllib3
-from kubernetes import client as k8s
-from kubernetes.client.exceptions import ApiException
-
-from kes.api import GROUP, MANAGED_BY, MANAGED_BY_LABEL, PLURAL, VERSION
+from kes.api import MANAGED_SELECTOR
 from kes.controller.cache import ClusterCache
-from kes.controller.cluster import Cluster, load_cluster
 from kes.controller.fetch import CONTROLLER_RETRY, Fetcher
-from kes.controller.handlers import EventHandlers, build_registry
+from kes.controller.handlers import EventHandlers
 from kes.controller.health import serve_health
 from kes.controller.leader import LeaderElector, LeaseConfig
-from kes.controller.logs import configure_logging
 from kes.controller.metrics import ControllerMetrics
 from kes.controller.poller import Poller
+from kes.controller.reconcile import Reconciler
 from kes.controller.settings import ControllerSettings, settings_from_env
-from kes.controller.writer import REQUEST_TIMEOUT, KubeWriter
+from kes.controller.writer import SecretWriter
 from kes.errors import KesError
 from kes.gsm import SecretManager
+from kes.kube import EXTERNALSECRETS, NAMESPACES, SECRETS, Cluster, Kube, KubeError, load_cluster
+from kes.kube.watch import Watch, run_watches
+from kes.logs import configure_logging
 
 log = logging.getLogger("kes.controller")
 
@@ -62,10 +57,11 @@ class Controller:
         self._on_watching = on_watching
         self.metrics = metrics
         self._cluster = cluster
+        self.kube = Kube(cluster, metrics.on_kube_request)
         self.cache = ClusterCache(settings.instance_id, settings.default_project)
-        self.writer = KubeWriter(cluster.api_client, metrics.on_kube_request)
         fetcher = Fetcher(gsm, settings.max_concurrent_fetches, settings.access_rate_per_project)
-        self.poller = Poller(settings, self.cache, fetcher, self.writer, metrics)
+        reconciler = Reconciler(settings, self.cache, SecretWriter(self.kube), metrics)
+        self.poller = Poller(settings, self.cache, fetcher, reconciler, metrics)
         self.handlers = EventHandlers(self.cache, self.poller)
         self.ready = asyncio.Event()
         self.standing_by = False
@@ -75,80 +71,39 @@ class Controller:
         """Ready for traffic: lists done, or a standby waiting for the Lease."""
         return self.ready.is_set() or self.standing_by
 
-    # ---- start-up lists ------------------------------------------------------------
-
-    def _list(
-        self, what: str, fn: Callable[..., Any], *args: Any, **kw: Any
-    ) -> list[dict[str, Any]]:
-        self.metrics.on_kube_request("list", what)
-        try:
-            response = fn(*args, _preload_content=False, _request_timeout=REQUEST_TIMEOUT, **kw)
-            body = json.loads(response.data)
-        except ApiException as e:
-            hint = " (is crds/externalsecret.yaml applied?)" if e.status == 404 else ""
-            raise KesError(f"cannot list {what}: HTTP {e.status} {e.reason}{hint}") from None
-        except urllib3.exceptions.HTTPError as e:
-            raise KesError(f"cannot list {what}: the API server cannot be reached: {e}") from None
-        items: list[dict[str, Any]] = body.get("items") or []
-        return items
-
-    def _initial_objects(
-        self,
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-        core = k8s.CoreV1Api(self._cluster.api_client)
-        custom = k8s.CustomObjectsApi(self._cluster.api_client)
-        selector = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
-        externalsecrets: list[dict[str, Any]] = []
-        secrets: list[dict[str, Any]] = []
-        if self.settings.watched_namespaces:
-            for ns in self.settings.watched_namespaces:
-                externalsecrets += self._list(
-                    PLURAL, custom.list_namespaced_custom_object, GROUP, VERSION, ns, PLURAL
-                )
-                secrets += self._list(
-                    "secrets", core.list_namespaced_secret, ns, label_selector=selector
-                )
-        else:
-            externalsecrets = self._list(
-                PLURAL, custom.list_cluster_custom_object, GROUP, VERSION, PLURAL
-            )
-            secrets = self._list(
-                "secrets", core.list_secret_for_all_namespaces, label_selector=selector
-            )
-        namespaces = (
-            self._list("namespaces", core.list_namespace)
-            if self.settings.enforce_namespace_annotations
-            else []
-        )
-        return externalsecrets, secrets, namespaces
+    def _watches(self) -> list[Watch]:
+        watches = [
+            Watch(EXTERNALSECRETS, self.handlers.externalsecret),
+            Watch(SECRETS, self.handlers.secret, label_selector=MANAGED_SELECTOR),
+        ]
+        if self.settings.enforce_namespace_annotations:
+            watches.append(Watch(NAMESPACES, self.handlers.namespace))
+        return watches
 
     async def prime(self) -> None:
-        externalsecrets, secrets, namespaces = await asyncio.to_thread(self._initial_objects)
-        for obj in namespaces:
-            self.handlers.namespace(None, obj)
-        for obj in secrets:
-            self.handlers.secret(None, obj)
-        for obj in externalsecrets:
-            self.handlers.externalsecret(None, obj)
+        """List what the watches will follow, once, and fill the cache from it."""
+        namespaces = self.settings.watched_namespaces or (None,)
+        try:
+            if self.settings.enforce_namespace_annotations:
+                for obj in await self.kube.list(NAMESPACES):
+                    self.handlers.namespace(None, obj)
+            secrets = 0
+            for namespace in namespaces:
+                for obj in await self.kube.list(SECRETS, namespace,
+                                                label_selector=MANAGED_SELECTOR):
+                    self.handlers.secret(None, obj)
+                    secrets += 1
+            for namespace in namespaces:
+                for obj in await self.kube.list(EXTERNALSECRETS, namespace):
+                    self.handlers.externalsecret(None, obj)
+        except KubeError as e:
+            hint = " (is crds/externalsecret.yaml applied?)" if e.not_found else ""
+            raise KesError(f"{e}{hint}") from None
         self.ready.set()
         log.info(
             "initial lists done",
-            extra={"externalsecrets": len(self.cache.externalsecrets), "secrets": len(secrets)},
+            extra={"externalsecrets": len(self.cache.records), "secrets": secrets},
         )
-
-    # ---- running -------------------------------------------------------------------
-
-    def _kopf_settings(self) -> kopf.OperatorSettings:
-        settings = kopf.OperatorSettings()
-        settings.posting.enabled = False  # kes posts its own Events, only on transitions
-        settings.scanning.disabled = True  # no CRD or namespace scanning: fewer permissions
-        settings.peering.standalone = True  # one replica is active; see leader election
-        # (group, version, plural): "v1/secrets" would name a group "v1" and match nothing.
-        settings.watching.label_selectors["", "v1", "secrets"] = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
-        return settings
-
-    async def _login(self, **_: Any) -> kopf.ConnectionInfo:
-        return self._cluster.connection()
 
     async def run(self, stop: asyncio.Event) -> bool:
         """Run until `stop` is set; the cycle in progress completes first.
@@ -158,7 +113,7 @@ class Controller:
         elector = None
         if self.settings.leader_election:
             elector = LeaderElector(
-                self._cluster.api_client,
+                self.kube,
                 LeaseConfig(
                     self.settings.lease_namespace,
                     self.settings.lease_name,
@@ -167,7 +122,6 @@ class Controller:
                     self.settings.renew_deadline,
                     self.settings.retry_period,
                 ),
-                self.metrics.on_kube_request,
             )
             self.standing_by = True
             if not await elector.acquire(stop):
@@ -180,23 +134,12 @@ class Controller:
             if elector is not None:
                 await elector.release()
 
-    async def _watch(self, stop_flag: asyncio.Future[None]) -> None:
-        """kopf's operator, split so kes can take the signals back once kopf set its own."""
-        existing = asyncio.all_tasks()
-        tasks = await kopf.spawn_tasks(
-            registry=build_registry(self.handlers, self.settings, self._login),
-            settings=self._kopf_settings(),
-            clusterwide=not self.settings.watched_namespaces,
-            namespaces=self.settings.watched_namespaces,
-            standalone=True,
-            stop_flag=stop_flag,
-        )
-        self._on_watching()
-        await kopf.run_tasks(tasks, ignored=existing)
-
     async def _serve(self, stop: asyncio.Event, elector: LeaderElector | None) -> bool:
         operator_stop: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        operator = asyncio.create_task(self._watch(operator_stop))
+        operator = asyncio.create_task(run_watches(
+            self._cluster, self._watches(), self.settings.watched_namespaces, operator_stop,
+            on_started=self._on_watching,
+        ))
         poller = asyncio.create_task(self.poller.run(stop))
         stopped = asyncio.ensure_future(stop.wait())
         tasks = {operator, poller, stopped}
@@ -247,6 +190,7 @@ async def run_controller(settings: ControllerSettings, cluster: Cluster) -> bool
         finally:
             await runner.cleanup()
     finally:
+        controller.kube.close()
         await gsm.close()
 
 

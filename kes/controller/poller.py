@@ -12,18 +12,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from kes.controller.cache import ClusterCache, Key
+from kes.controller.cache import ClusterCache, Record
 from kes.controller.fetch import Fetcher, FetchResult
 from kes.controller.metrics import ControllerMetrics
 from kes.controller.reconcile import Reconciler
 from kes.controller.schedule import Requests, Schedule, plan_cycle, poll_intervals
 from kes.controller.settings import ControllerSettings
-from kes.controller.writer import KubeWriter
 from kes.gsm import SecretValue
+from kes.kube import Key
 from kes.names import SecretVersionName
 from kes.spec import ExternalSecretSpec
 
@@ -45,24 +44,22 @@ class Poller:
         settings: ControllerSettings,
         cache: ClusterCache,
         fetcher: Fetcher,
-        writer: KubeWriter,
+        reconciler: Reconciler,
         metrics: ControllerMetrics,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._settings = settings
         self._cache = cache
         self._fetcher = fetcher
-        self._writer = writer
+        self._reconciler = reconciler
         self._metrics = metrics
         self._clock = clock
         self._schedule = Schedule(settings.max_backoff)
         self._results: dict[SecretVersionName, FetchResult] = {}
         self._requests = Requests()
         self._wake = asyncio.Event()
-        self._reconciler = Reconciler(settings, cache, writer, metrics, self._results, clock)
         self._cycle_lock = asyncio.Lock()
         self._schedule_stale = False
-        self._clamped: set[Key] = set()
         self.cycles = 0
 
     # ---- requests from the watches -------------------------------------------------
@@ -70,19 +67,16 @@ class Poller:
     def request(self, key: Key, refetch: bool) -> None:
         """refetch: the spec or requested-at changed, which also retries a Secret that
         was found foreign."""
-        if refetch:
-            self._reconciler.retry_foreign(key)
+        record = self._cache.records.get(key)
+        if refetch and record is not None:
+            record.foreign = None
         (self._requests.refetch if refetch else self._requests.resync).add(key)
         self._wake.set()
 
     def forget(self, key: Key) -> None:
-        self._reconciler.forget(key)
-        self._clamped.discard(key)
+        """An ExternalSecret is gone: its series go, and the versions only it used."""
+        self._metrics.forget(*key)
         self.reschedule()
-
-    def drifted(self, key: Key, secret: Mapping[str, Any] | None) -> bool:
-        """Whether the Secret (None: deleted) no longer matches what was last written."""
-        return self._reconciler.drifted(key, secret)
 
     @property
     def idle(self) -> bool:
@@ -100,17 +94,17 @@ class Poller:
             return self._settings.min_refresh_interval
         return spec.refresh_interval
 
-    def _note_clamp(self, key: Key, spec: ExternalSecretSpec) -> None:
+    def _note_clamp(self, record: Record, spec: ExternalSecretSpec) -> None:
         """Say once per resource that its refreshInterval was raised to the minimum."""
-        if key in self._clamped or self.interval_of(spec) == spec.refresh_interval:
+        if record.clamp_noted or self.interval_of(spec) == spec.refresh_interval:
             return
         if spec.refresh_interval is None or spec.refresh_interval == 0:
             return
-        self._clamped.add(key)
+        record.clamp_noted = True
         log.warning(
             "refreshInterval below the minimum",
             extra={
-                "externalsecret": "/".join(key),
+                "externalsecret": "/".join(record.key),
                 "refresh_interval_seconds": spec.refresh_interval,
                 "used_seconds": self._settings.min_refresh_interval,
             },
@@ -128,15 +122,13 @@ class Poller:
         self._schedule_stale = False
         uses: list[tuple[float, frozenset[SecretVersionName]]] = []
         if not self._settings.disable_polling:
-            for tracked in self._cache.externalsecrets.values():
-                if tracked.spec is None or self.interval_of(tracked.spec) <= 0:
+            for record in self._cache.records.values():
+                if record.spec is None or self.interval_of(record.spec) <= 0:
                     continue
-                self._note_clamp(tracked.key, tracked.spec)
-                interval = self.interval_of(tracked.spec)
-                uses.append((interval, tracked.versions))
+                self._note_clamp(record, record.spec)
+                uses.append((self.interval_of(record.spec), record.versions))
         self._schedule.set_intervals(poll_intervals(uses), self._clock())
-        in_use = {n for t in self._cache.externalsecrets.values() for n in t.versions}
-        for name in self._results.keys() - in_use:
+        for name in self._results.keys() - set(self._cache.versions):
             del self._results[name]
 
     # ---- the loop ------------------------------------------------------------------
@@ -173,13 +165,13 @@ class Poller:
             started = time.perf_counter()
             self._refresh_schedule()
             requests, self._requests = self._requests, Requests()
-            tracked = self._cache.externalsecrets
-            versions_of = {key: t.versions for key, t in tracked.items()}
+            records = self._cache.records
+            versions_of = {key: r.versions for key, r in records.items()}
             polled = [
                 key
-                for key, t in tracked.items()
-                if t.spec is not None
-                and self.interval_of(t.spec) > 0
+                for key, r in records.items()
+                if r.spec is not None
+                and self.interval_of(r.spec) > 0
                 and not self._settings.disable_polling
             ]
             cached = [
@@ -194,9 +186,12 @@ class Poller:
             slots = asyncio.Semaphore(MAX_CONCURRENT_SYNCS)
 
             async def sync(key: Key) -> None:
+                record = records.get(key)
+                if record is None:
+                    return
                 async with slots:
                     try:
-                        await self._reconciler.sync(key)
+                        await self._reconciler.sync(record, self._results)
                     except Exception:  # a bug with one object must not stop the others
                         log.exception("sync failed", extra={"externalsecret": "/".join(key)})
 

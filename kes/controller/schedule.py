@@ -15,7 +15,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from kes.controller.cache import Key
+from kes.kube import Key
 from kes.names import SecretVersionName
 
 

@@ -6,7 +6,6 @@ polling off); here every boolean is parsed, and anything unclear stops the start
 
 from __future__ import annotations
 
-import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,7 +20,6 @@ from kes.config import (
     positive_number,
     read_env,
 )
-from kes.errors import KesError
 
 _LOG_LEVELS = ("debug", "info", "warning", "warn", "error", "critical")
 
@@ -124,13 +122,3 @@ def settings_from_env(
         lease_namespace=read_env(env, "POD_NAMESPACE", non_empty, d.lease_namespace),
         identity=read_env(env, "POD_NAME", non_empty, socket.gethostname()),
     )
-
-
-def compile_permitted(pattern: str, namespace: str, annotation: str) -> re.Pattern[str]:
-    """A namespace annotation's regex, or a KesError naming the namespace and annotation."""
-    try:
-        return re.compile(pattern)
-    except re.error as e:
-        raise KesError(
-            f"namespace {namespace}: annotation {annotation} is not a valid regex: {e}"
-        ) from None

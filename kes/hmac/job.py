@@ -27,12 +27,7 @@ from kes.gsm import SecretManager
 from kes.hmac.config import ManagedWebhooks, load_managed_webhooks
 from kes.hmac.github import DEFAULT_ENDPOINT, FoundHook, GitHubCallError, HookClient
 from kes.hmac.plan import HookAction, KeyPlan, Plan, format_plan, make_plan
-from kes.hmac.propagation import (
-    ExternalSecretPropagation,
-    Propagation,
-    PropagationTimeout,
-    api_client,
-)
+from kes.hmac.propagation import ExternalSecretPropagation, Propagation, PropagationTimeout
 from kes.hmac.store import Stored, TokenStore
 from kes.hmac.tokens import (
     GLOBAL_KEY,
@@ -43,6 +38,7 @@ from kes.hmac.tokens import (
     parse_token_map,
     token_values,
 )
+from kes.kube import Kube, load_cluster
 from kes.names import SecretVersionName
 
 # Names passed to the checkpoint after each step (and "hook:<key>" after each hook change).
@@ -340,7 +336,7 @@ def _propagation(options: HmacOptions) -> Propagation | None:
             "expected NAMESPACE/NAME"
         )
     return ExternalSecretPropagation(
-        api_client(options.kubeconfig, options.context),
+        Kube(load_cluster(options.kubeconfig, options.context)),
         namespace,
         name,
         grace=options.propagation_grace,

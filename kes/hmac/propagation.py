@@ -12,15 +12,10 @@ import base64
 import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
-from kubernetes import client as k8s
-from kubernetes import config as k8s_config
-from kubernetes.client.exceptions import ApiException
-from urllib3.exceptions import HTTPError
-
-from kes.api import GROUP, PLURAL, VERSION
 from kes.errors import KesError
+from kes.kube import EXTERNALSECRETS, SECRETS, Kube, KubeError
 from kes.names import SecretVersionName
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -38,22 +33,11 @@ class Propagation(Protocol):
         """Return once `version` (holding `tokens`) is what the receiver checks against."""
 
 
-def api_client(kubeconfig: str | None, context: str | None) -> Any:
-    """A `kubernetes` ApiClient from a kubeconfig, else the in-cluster service account."""
-    if kubeconfig is None and context is None:
-        try:
-            k8s_config.load_incluster_config()
-            return k8s.ApiClient()
-        except k8s_config.ConfigException:
-            pass
-    return k8s_config.new_client_from_config(config_file=kubeconfig, context=context)
-
-
 @dataclass
 class ExternalSecretPropagation:
     """Polls one ExternalSecret and its Secret (same name) through the Kubernetes API."""
 
-    api: Any  # kubernetes.client.ApiClient
+    kube: Kube
     namespace: str
     name: str
     grace: float
@@ -71,7 +55,7 @@ class ExternalSecretPropagation:
     async def wait(self, version: SecretVersionName, tokens: Collection[str]) -> None:
         deadline = self.clock() + self.timeout
         while True:
-            missing = await asyncio.to_thread(self._missing, version, tokens)
+            missing = await self._missing(version, tokens)
             if missing is None:
                 break
             if self.clock() >= deadline:
@@ -79,32 +63,28 @@ class ExternalSecretPropagation:
             await self.sleep(self.poll_interval)
         await self.sleep(self.grace)
 
-    def _missing(self, version: SecretVersionName, tokens: Collection[str]) -> str | None:
+    async def _missing(self, version: SecretVersionName, tokens: Collection[str]) -> str | None:
         """What is not there yet, or None once both the status and the Secret have it."""
         where = f"ExternalSecret {self.namespace}/{self.name}"
         try:
-            obj = k8s.CustomObjectsApi(self.api).get_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, PLURAL, self.name
-            )
-        except ApiException as err:
-            return f"{where} could not be read ({err.status} {err.reason})"
-        except (HTTPError, OSError) as err:
-            return f"{where} could not be read ({type(err).__name__})"
-        status = obj.get("status") if isinstance(obj, dict) else None
+            obj = await self.kube.get(EXTERNALSECRETS, self.namespace, self.name)
+        except KubeError as err:
+            return f"{where} could not be read ({err})"
+        if obj is None:
+            return f"{where} does not exist"
         served = [
             entry.get("resolved")
-            for entry in (status or {}).get("versions") or []
+            for entry in (obj.get("status") or {}).get("versions") or []
             if isinstance(entry, dict)
         ]
         if not any(_serves(resolved, version) for resolved in served):
             return f"{where} status.versions does not report {version}"
         try:
-            secret = k8s.CoreV1Api(self.api).read_namespaced_secret(self.name, self.namespace)
-        except ApiException as err:
-            return f"Secret {self.namespace}/{self.name} could not be read ({err.status})"
-        except (HTTPError, OSError) as err:
-            return f"Secret {self.namespace}/{self.name} could not be read ({type(err).__name__})"
-        held = b"\n".join(base64.b64decode(v) for v in (secret.data or {}).values())
+            secret = await self.kube.get(SECRETS, self.namespace, self.name)
+        except KubeError as err:
+            return f"Secret {self.namespace}/{self.name} could not be read ({err})"
+        data = (secret or {}).get("data") or {}
+        held = b"\n".join(base64.b64decode(v) for v in data.values())
         if not all(token.encode() in held for token in tokens):
             return f"Secret {self.namespace}/{self.name} does not hold the new tokens yet"
         return None

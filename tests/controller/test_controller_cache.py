@@ -1,11 +1,14 @@
-"""The watch cache: which events ask for work, and the namespace rules."""
+"""The watch cache: which events ask for work, the version index, and the namespace rules."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from kes.api import REQUESTED_AT_ANNOTATION
-from kes.controller.cache import Change, ClusterCache, owner_key, permission_error
+from kes.controller.cache import Change, ClusterCache
+from kes.controller.manifest import SecretState
+from kes.controller.scope import permission_error
+from kes.names import SecretVersionName
 from kes.spec import parse_external_secret
 
 DATA = [{"key": "db", "name": "password", "property": "password"}]
@@ -18,7 +21,7 @@ def test_new_changed_and_requested_objects_ask_for_a_fresh_sync(es: Any) -> None
     echo = es("db", data=DATA)
     echo["status"] = {"status": "SUCCESS"}
     assert cache.upsert_externalsecret(echo) is Change.NONE
-    assert cache.externalsecrets[("default", "db")].status == {"status": "SUCCESS"}
+    assert cache.records[("default", "db")].status == {"status": "SUCCESS"}
     assert cache.upsert_externalsecret(es("db", data=DATA, generation=2)) is Change.SPEC
     asked = es("db", data=DATA, generation=2, annotations={REQUESTED_AT_ANNOTATION: "now"})
     assert cache.upsert_externalsecret(asked) is Change.SPEC
@@ -34,10 +37,10 @@ def test_new_changed_and_requested_objects_ask_for_a_fresh_sync(es: Any) -> None
 def test_bad_spec_is_kept_with_its_error(es: Any) -> None:
     cache = ClusterCache(instance_id="", default_project=None)
     assert cache.upsert_externalsecret(es("bad", data=[{"name": "x"}])) is Change.SPEC
-    tracked = cache.externalsecrets[("default", "bad")]
-    assert tracked.spec is None
-    assert "spec.data[0]" in str(tracked.error)
-    assert tracked.versions == frozenset()
+    record = cache.records[("default", "bad")]
+    assert record.spec is None
+    assert "spec.data[0]" in str(record.error)
+    assert record.versions == frozenset()
 
 
 def test_instance_id_must_equal_controller_id(es: Any) -> None:
@@ -54,6 +57,33 @@ def test_instance_id_must_equal_controller_id(es: Any) -> None:
     assert blue.upsert_externalsecret(moved) is Change.REMOVED
 
 
+def test_the_version_index_follows_adds_changes_and_removals(es: Any) -> None:
+    cache = ClusterCache(instance_id="", default_project=None)
+    db = SecretVersionName("proj-one", "db", "latest")
+    other = SecretVersionName("proj-one", "other", "latest")
+    cache.upsert_externalsecret(es("a", data=DATA))
+    cache.upsert_externalsecret(es("b", "team-b", data=DATA))
+    assert cache.users_of(db) == {("default", "a"), ("team-b", "b")}
+    cache.upsert_externalsecret(es("a", data=[{"key": "other", "name": "x"}], generation=2))
+    assert cache.users_of(db) == {("team-b", "b")}
+    assert cache.users_of(other) == {("default", "a")}
+    assert cache.in_namespace("team-b") == {("team-b", "b")}
+    cache.remove_externalsecret(es("b", "team-b", data=DATA))
+    assert cache.users_of(db) == frozenset()
+    assert set(cache.versions) == {other}
+    assert cache.in_namespace("team-b") == frozenset()
+
+
+def test_a_secret_is_kept_without_its_values() -> None:
+    state = SecretState.of({
+        "metadata": {"name": "s", "namespace": "ns", "managedFields": [{"manager": "x"}]},
+        "data": {"password": "aHVudGVyMg=="},
+    })
+    assert "managedFields" not in state.metadata
+    assert "aHVudGVyMg" not in repr(state) and "hunter2" not in repr(state)
+    assert state.data_hash is not None and state.type == "Opaque"
+
+
 def test_owner_key_reads_the_controller_reference() -> None:
     secret = {
         "metadata": {
@@ -65,8 +95,8 @@ def test_owner_key_reads_the_controller_reference() -> None:
             ],
         }
     }
-    assert owner_key(secret) == ("ns", "db")
-    assert owner_key({"metadata": {"name": "s", "namespace": "ns"}}) is None
+    assert SecretState.of(secret).owner == ("ns", "db")
+    assert SecretState.of({"metadata": {"name": "s", "namespace": "ns"}}).owner is None
 
 
 def test_namespace_annotations_restrict_keys_and_projects(es: Any) -> None:

@@ -126,4 +126,4 @@ def test_a_failed_secret_write_is_reported_and_retried(
     warnings = [e for e in kube.events("db") if e[0] == "Warning"]
     assert len(warnings) == 1
     assert warnings[0][1] == "SecretSyncedError"
-    assert warnings[0][2].startswith("Secret default/db: HTTP 500")
+    assert warnings[0][2].startswith("create Secret default/db: HTTP 500")

@@ -7,7 +7,7 @@ import copy
 from typing import Any
 
 import pytest
-from kubernetes.client import ApiClient
+from kubernetes.client import Configuration
 
 from kes.api import (
     DATA_HASH_ANNOTATION,
@@ -18,14 +18,15 @@ from kes.api import (
 from kes.controller.manifest import (
     Owner,
     Plan,
+    SecretState,
     WriteAction,
     build_secret,
-    data_drifted,
     data_hash,
     merge_for_update,
     plan_write,
 )
-from kes.controller.writer import KubeWriter, WriteError, WriteResult
+from kes.controller.writer import SecretWriter, WriteError, WriteResult
+from kes.kube import Cluster, Kube
 from kes.render import DesiredSecret
 
 OWNER = Owner("kubernetes-client.io/v1", "ExternalSecret", "db", "uid-1")
@@ -78,33 +79,33 @@ def test_plans() -> None:
     manifest = build_secret(DESIRED, OWNER)
     actual = cluster_copy(manifest)
     assert plan_write(manifest, None) is Plan.CREATE
-    assert plan_write(manifest, actual) is Plan.NOTHING
+    assert plan_write(manifest, SecretState.of(actual)) is Plan.NOTHING
 
     edited = cluster_copy(manifest)
     edited["data"]["user"] = base64.b64encode(b"root").decode()
-    assert plan_write(manifest, edited) is Plan.UPDATE
+    assert plan_write(manifest, SecretState.of(edited)) is Plan.UPDATE
 
     label_removed = cluster_copy(manifest)
     del label_removed["metadata"]["labels"]["team"]
-    assert plan_write(manifest, label_removed) is Plan.UPDATE
+    assert plan_write(manifest, SecretState.of(label_removed)) is Plan.UPDATE
 
     extra_label = cluster_copy(manifest)
     extra_label["metadata"]["labels"]["added-by"] = "someone"
-    assert plan_write(manifest, extra_label) is Plan.NOTHING
+    assert plan_write(manifest, SecretState.of(extra_label)) is Plan.NOTHING
 
     retyped = cluster_copy(manifest)
     retyped["type"] = "kubernetes.io/tls"
-    assert plan_write(manifest, retyped) is Plan.REPLACE
+    assert plan_write(manifest, SecretState.of(retyped)) is Plan.REPLACE
 
     immutable = cluster_copy(edited)
     immutable["immutable"] = True
-    assert plan_write(manifest, immutable) is Plan.REPLACE
+    assert plan_write(manifest, SecretState.of(immutable)) is Plan.REPLACE
 
     foreign = cluster_copy(manifest)
     foreign["metadata"]["ownerReferences"] = [{"uid": "other", "controller": True}]
-    assert plan_write(manifest, foreign) is Plan.NOT_OWNED
+    assert plan_write(manifest, SecretState.of(foreign)) is Plan.NOT_OWNED
     del foreign["metadata"]["ownerReferences"]
-    assert plan_write(manifest, foreign) is Plan.NOT_OWNED
+    assert plan_write(manifest, SecretState.of(foreign)) is Plan.NOT_OWNED
 
 
 def test_update_keeps_what_others_added() -> None:
@@ -114,13 +115,13 @@ def test_update_keeps_what_others_added() -> None:
     actual["metadata"]["ownerReferences"].insert(0, {"uid": "x", "controller": False})
     actual["metadata"]["managedFields"] = [{"manager": "kubectl"}]
     actual["data"] = {"stale": "eA=="}
-    body = merge_for_update(manifest, actual)
+    body = merge_for_update(manifest, SecretState.of(actual))
     assert body["metadata"]["resourceVersion"] == "7"
     assert body["metadata"]["labels"]["added-by"] == "someone"
     assert "managedFields" not in body["metadata"]
     assert [r["uid"] for r in body["metadata"]["ownerReferences"]] == ["x", "uid-1"]
     assert body["data"] == manifest["data"]
-    assert plan_write(manifest, body) is Plan.NOTHING
+    assert plan_write(manifest, SecretState.of(body)) is Plan.NOTHING
 
 
 def test_metadata_dropped_from_the_template_is_removed_and_others_kept() -> None:
@@ -133,25 +134,25 @@ def test_metadata_dropped_from_the_template_is_removed_and_others_kept() -> None
         ),
         OWNER,
     )
-    assert plan_write(fewer, actual) is Plan.UPDATE
-    body = merge_for_update(fewer, actual)
+    assert plan_write(fewer, SecretState.of(actual)) is Plan.UPDATE
+    body = merge_for_update(fewer, SecretState.of(actual))
     assert body["metadata"]["labels"] == {"added-by": "someone", MANAGED_BY_LABEL: "kes"}
     assert body["metadata"]["annotations"] == {
         "their-note": "y",
         DATA_HASH_ANNOTATION: data_hash(DESIRED.data),
     }
-    assert plan_write(fewer, body) is Plan.NOTHING
+    assert plan_write(fewer, SecretState.of(body)) is Plan.NOTHING
 
 
 def test_data_drift_is_read_from_the_hash_annotation() -> None:
     secret = cluster_copy(build_secret(DESIRED, OWNER))
-    assert not data_drifted(secret)
+    assert not SecretState.of(secret).data_drifted
     secret["data"]["user"] = base64.b64encode(b"root").decode()
-    assert data_drifted(secret)
+    assert SecretState.of(secret).data_drifted
     secret["data"]["user"] = "not base64!"
-    assert data_drifted(secret)
+    assert SecretState.of(secret).data_drifted
     del secret["metadata"]["annotations"][DATA_HASH_ANNOTATION]
-    assert not data_drifted(secret)  # not written by kes: nothing to compare with
+    assert not SecretState.of(secret).data_drifted  # not written by kes: nothing to compare with
 
 
 async def test_the_writer_refuses_credential_minting_types() -> None:
@@ -164,7 +165,8 @@ async def test_the_writer_refuses_credential_minting_types() -> None:
         data={},
     )
     requests: list[tuple[str, str]] = []
-    writer = KubeWriter(ApiClient(), lambda verb, resource: requests.append((verb, resource)))
+    kube = Kube(Cluster(Configuration()), lambda verb, resource: requests.append((verb, resource)))
+    writer = SecretWriter(kube)
     with pytest.raises(WriteError, match="type kubernetes.io/service-account-token is not allowed"):
         await writer.apply_secret(build_secret(desired, OWNER), None)
     assert requests == []
@@ -172,5 +174,6 @@ async def test_the_writer_refuses_credential_minting_types() -> None:
 
 def test_write_results_do_not_show_the_secret() -> None:
     secret = cluster_copy(build_secret(DESIRED, OWNER))
-    shown = repr(WriteResult(WriteAction.CREATED, secret))
+    shown = repr(WriteResult(WriteAction.CREATED, SecretState.of(secret)))
     assert secret["data"]["user"] not in shown and "admin" not in shown
+    assert data_hash(DESIRED.data) not in shown

@@ -146,7 +146,7 @@ def test_one_leader_at_a_time(
     wait(lambda: second.controller.standing_by, "second standing by")
     kube.apply_es(es("before", data=DB))
     kube.wait_status("before", "SUCCESS")
-    assert second.read(lambda: len(second.controller.cache.externalsecrets)) == 0
+    assert second.read(lambda: len(second.controller.cache.records)) == 0
     assert not second.controller.ready.is_set()
 
     assert first.stop() is True  # releases the Lease
@@ -254,7 +254,7 @@ def test_a_cluster_without_the_crd_stops_the_start_with_a_hint(tmp_path: Path) -
         )
     assert result.returncode == 1
     errors = [json.loads(line) for line in result.stderr.splitlines() if '"stopped"' in line]
-    assert errors[0]["error"].startswith("cannot list externalsecrets: HTTP 404")
+    assert errors[0]["error"].startswith("list externalsecrets: HTTP 404")
     assert "crds/externalsecret.yaml" in errors[0]["error"]
 
 

@@ -8,23 +8,25 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-import kopf
 import pytest
+from kubernetes.client import Configuration
 
-from kes.controller.handlers import build_registry
-from kes.controller.logs import JsonFormatter, configure_logging
-from kes.controller.settings import ControllerSettings
+from kes.api import MANAGED_SELECTOR
+from kes.kube import EXTERNALSECRETS, NAMESPACES, SECRETS, Cluster
+from kes.kube.watch import Watch, build_registry
+from kes.logs import JsonFormatter, configure_logging
 
 
-async def login(**_: Any) -> kopf.ConnectionInfo:
-    return kopf.ConnectionInfo(server="http://unused")
+def ignore(event_type: str | None, obj: dict[str, Any]) -> None:
+    """A handler that does nothing."""
 
 
 def test_watch_handlers_run_on_the_event_loop_and_filter_nothing_client_side() -> None:
-    settings = ControllerSettings(enforce_namespace_annotations=True)
-    registry = build_registry(None, settings, login)  # type: ignore[arg-type]
+    watches = [Watch(EXTERNALSECRETS, ignore), Watch(SECRETS, ignore, MANAGED_SELECTOR),
+               Watch(NAMESPACES, ignore)]
+    registry = build_registry(Cluster(Configuration()), watches)
     handlers = registry._watching.get_all_handlers()
-    assert [h.fn.__name__ for h in handlers] == ["on_externalsecret", "on_secret", "on_namespace"]
+    assert [h.selector.any_name for h in handlers] == ["externalsecrets", "secrets", "namespaces"]
     # A plain def would run in kopf's thread pool, racing the poller over the cache.
     assert all(inspect.iscoroutinefunction(h.fn) for h in handlers)
     # A label filter would drop the DELETED event of a Secret that lost its label.

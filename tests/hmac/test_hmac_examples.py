@@ -24,7 +24,7 @@ def test_the_postsubmit_passes_flags_kes_hmac_accepts() -> None:
 def test_the_external_secret_is_valid_and_reads_the_jobs_secret() -> None:
     obj = yaml.safe_load((EXAMPLES / "externalsecret.yaml").read_text())
     spec = parse_external_secret(obj, default_project=None)
-    assert [str(ref) for ref in spec.refs()] == [
+    assert [str(ref) for ref in spec.refs] == [
         "projects/example-prow/secrets/prow-hmac-tokens/versions/latest"
     ]
     assert f"{obj['metadata']['namespace']}/{obj['metadata']['name']}" == "prow/hmac-token"

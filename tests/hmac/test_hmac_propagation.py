@@ -8,8 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 from kubernetes import client as k8s
+from kubernetes import config as k8s_config
 
-from kes.hmac.propagation import ExternalSecretPropagation, PropagationTimeout, api_client
+from kes.hmac.propagation import ExternalSecretPropagation, PropagationTimeout
+from kes.kube import Cluster as KubeCluster
+from kes.kube import Kube, load_cluster
 from kes.names import SecretVersionName
 from kes_emulators.apiserver import ApiServer
 
@@ -32,6 +35,11 @@ def external_secret() -> dict:
     }
 
 
+def client_of(kubeconfig: Path) -> k8s.ApiClient:
+    """The test's own hand on the cluster: the official client."""
+    return k8s_config.new_client_from_config(config_file=str(kubeconfig))
+
+
 @pytest.fixture
 async def apiserver(tmp_path):
     server = ApiServer()
@@ -40,7 +48,7 @@ async def apiserver(tmp_path):
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
     server.load([crd, namespace, external_secret()])
     kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig")
-    server.api = api_client(str(kubeconfig), None)
+    server.api = client_of(kubeconfig)
     yield server
     server.api.close()
     await server.stop()
@@ -88,8 +96,8 @@ class Cluster:
 
     def propagation(self) -> ExternalSecretPropagation:
         return ExternalSecretPropagation(
-            self.api, NAMESPACE, NAME, grace=GRACE, timeout=TIMEOUT, poll_interval=POLL,
-            sleep=self.sleep, clock=self.clock,
+            Kube(KubeCluster(self.api.configuration)), NAMESPACE, NAME, grace=GRACE,
+            timeout=TIMEOUT, poll_interval=POLL, sleep=self.sleep, clock=self.clock,
         )
 
 
@@ -136,7 +144,7 @@ async def test_a_missing_external_secret_is_named(apiserver) -> None:
     cluster = Cluster(apiserver.api)
     propagation = cluster.propagation()
     propagation.name = "absent"
-    with pytest.raises(PropagationTimeout, match="ExternalSecret prow/absent could not be read"):
+    with pytest.raises(PropagationTimeout, match="ExternalSecret prow/absent does not exist"):
         await propagation.wait(VERSION, {"tok"})
 
 
@@ -225,13 +233,13 @@ async def test_the_example_rbac_is_enough_and_no_more(tmp_path) -> None:
             server.create_service_account_token, "test-pods", "kes-hmac"
         )
         kubeconfig = server.write_kubeconfig(tmp_path / "job.kubeconfig", token)
-        admin = api_client(str(server.write_kubeconfig(tmp_path / "admin.kubeconfig")), None)
+        admin = client_of(server.write_kubeconfig(tmp_path / "admin.kubeconfig"))
         cluster = Cluster(admin)
         await asyncio.to_thread(cluster.write_status_of, "hmac-token", VERSION)
-        job_api = api_client(str(kubeconfig), None)
+        job_api = client_of(kubeconfig)
         waiting = ExternalSecretPropagation(
-            job_api, NAMESPACE, "hmac-token", grace=0, timeout=0, sleep=cluster.sleep,
-            clock=cluster.clock,
+            Kube(load_cluster(str(kubeconfig))), NAMESPACE, "hmac-token", grace=0, timeout=0,
+            sleep=cluster.sleep, clock=cluster.clock,
         )
         await waiting.wait(VERSION, {"tok-new"})
         with pytest.raises(k8s.exceptions.ApiException) as caught:

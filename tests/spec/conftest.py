@@ -80,7 +80,7 @@ def render() -> Callable[..., DesiredSecret]:
         spec = parse_external_secret(manifest(**fields), "demo-project")
         by_ref = {
             ref: payloads.get(f"{ref.secret}/versions/{ref.version}", payloads.get(ref.secret))
-            for ref in spec.refs()
+            for ref in spec.refs
         }
         missing = [str(ref) for ref, payload in by_ref.items() if payload is None]
         assert not missing, f"test gives no payload for {missing}"

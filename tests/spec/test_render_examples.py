@@ -16,7 +16,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 def render_example(name: str, payloads: dict[str, bytes]) -> DesiredSecret:
     spec = parse_external_secret(yaml.safe_load((EXAMPLES / name).read_text()), None)
     return render_secret("example", "demo", spec, {ref: payloads[ref.secret]
-                                                   for ref in spec.refs()})
+                                                   for ref in spec.refs})
 
 
 def test_template_example() -> None:

@@ -25,4 +25,4 @@ def test_example_parses(example: Path) -> None:
     manifest = load(example)
     assert (manifest["apiVersion"], manifest["kind"]) == ("kubernetes-client.io/v1",
                                                           "ExternalSecret")
-    assert parse_external_secret(manifest, "demo-project").refs()
+    assert parse_external_secret(manifest, "demo-project").refs

@@ -83,7 +83,7 @@ def test_refs_are_the_distinct_versions_needed(parse: Parse) -> None:
         data=[{"key": "k", "name": "a", "property": "x"}, {"key": "k", "name": "b"},
               {"key": "k", "name": "c", "version": 3}],
     )
-    assert spec.refs() == {Version("demo-project", "k", "latest"),
+    assert spec.refs == {Version("demo-project", "k", "latest"),
                            Version("demo-project", "k", "3")}
 
 

@@ -15,12 +15,12 @@ from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any, TypeVar
 
-from kes.controller.cluster import load_cluster
 from kes.controller.main import Controller
 from kes.controller.metrics import ControllerMetrics
 from kes.controller.poller import CycleReport
 from kes.controller.settings import ControllerSettings
 from kes.gsm import RetryPolicy, SecretManager
+from kes.kube import load_cluster
 from kes_emulators.serving import BackgroundLoop
 
 T = TypeVar("T")

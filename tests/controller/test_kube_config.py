@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kes.controller.cluster import ClusterConfigError, load_cluster
+from kes.kube import ClusterConfigError, load_cluster
 
 
 def kubeconfig(path: Path) -> str:
