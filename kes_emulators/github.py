@@ -3,8 +3,14 @@
 Served by aiohttp on a real socket so PyGithub talks to it unchanged. It keeps
 GitHub's semantics where callers can observe them: classic token scopes
 (`X-OAuth-Scopes`), 404 for hooks the token may not see, write-only hook secrets,
-pagination with `Link` headers, signed deliveries (a `ping` on create). Anything
-not emulated answers 501 naming the route.
+pagination with `Link` headers, signed deliveries (a `ping` on create), and GitHub
+Apps (a JWT signed with the App's key, checked against its public key, is exchanged
+for an installation token that expires and reaches only the installation's
+repositories, within its permissions). Anything not emulated answers 501 naming the
+route.
+
+One module, over the usual size: the routes share one state and one access check,
+and reading them together is how one checks them against GitHub's documentation.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import secrets
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -22,7 +30,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+import jwt
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from yarl import URL
 
 from kes_emulators.seed import SeedError
@@ -56,9 +67,21 @@ _MEMBERSHIP_SCOPES = {
 }
 _REPO_PERMISSIONS = ("read", "triage", "write", "maintain", "admin")
 _ORG_ROLES = ("admin", "direct_member", "billing_manager")
+# What an App installation may do with hooks: GitHub's "Webhooks" permissions.
+_APP_HOOK_PERMISSION = {"repo": "repository_hooks", "org": "organization_hooks"}
+APP_DEFAULT_PERMISSIONS = {
+    "metadata": "read", "repository_hooks": "write", "organization_hooks": "write",
+}
+_APP_ACCESS_LEVELS = ("read", "write")
+# GitHub's limits on an App's JWT: at most ten minutes long; some clock drift allowed.
+_JWT_MAX_LIFETIME = 600
+_JWT_DRIFT = 60
+_INTEGRATION = "Resource not accessible by integration"
+_JWT_UNDECODABLE = "A JSON web token could not be decoded"
 
 _USER = web.RequestKey("user", str)
 _SCOPES = web.RequestKey("scopes", tuple[str, ...])
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -110,6 +133,48 @@ class _Fault:
 class _Token:
     user: str
     scopes: tuple[str, ...]
+    # Set for an App installation's token, which acts as the App, not as a user.
+    installation: Installation | None = None
+    permissions: Mapping[str, str] = field(default_factory=dict)
+    expires_at: float | None = None  # on the emulator's token_clock; None: never
+
+
+@dataclass(frozen=True)
+class App:
+    id: int
+    slug: str
+    public_key: RSAPublicKey = field(repr=False)
+
+    @property
+    def client_id(self) -> str:
+        return f"Iv1.{self.id:016x}"
+
+    @property
+    def bot(self) -> str:
+        return f"{self.slug}[bot]"
+
+
+@dataclass(frozen=True)
+class Installation:
+    id: int
+    app: App
+    account: str  # the organisation
+    repositories: tuple[str, ...] | None  # None: all of the organisation's
+    permissions: Mapping[str, str]
+
+    def reaches(self, owner: str) -> bool:
+        """Whether the installation covers the repo (`org/repo`) or org (`org`)."""
+        org, slash, _ = owner.partition("/")
+        return org == self.account and (
+            not slash or self.repositories is None or owner in self.repositories
+        )
+
+
+# Who a request acts as besides _USER: an App installation (its token), or the App (its JWT).
+_INSTALLATION: web.RequestKey[Installation | None] = web.RequestKey("installation")
+_APP: web.RequestKey[App] = web.RequestKey("app")
+# An installation token's permissions: the installation's, or fewer when it asked for fewer.
+_PERMISSIONS: web.RequestKey[Mapping[str, str]] = web.RequestKey("permissions")
 
 
 class GitHubError(Exception):
@@ -140,6 +205,12 @@ class GitHubEmulator:
         self._org_memberships: dict[tuple[str, str], dict[str, str]] = {}  # (org, user)
         self._ids = iter(range(1, 1 << 62))
         self._faults: dict[str, _Fault] = {}
+        self._apps: dict[int, App] = {}
+        self._installations: dict[int, Installation] = {}
+        self.installation_token_lifetime = 3600.0  # GitHub's: an hour
+        # Installation tokens age on this clock, which tests may move on; JWTs are checked
+        # against real time, which PyGithub signs them with.
+        self.token_clock: Callable[[], float] = time.time
         self._pending: set[asyncio.Task[Delivery]] = set()
         self._runner: web.AppRunner | None = None
         self._session: ClientSession | None = None
@@ -189,6 +260,39 @@ class GitHubEmulator:
         self._hooks[hook.id] = hook
         return hook
 
+    def add_app(self, app_id: int, public_key_pem: str | bytes, slug: str = "kes-app") -> App:
+        """A GitHub App whose JWTs are checked against `public_key_pem`."""
+        key = load_pem_public_key(
+            public_key_pem.encode() if isinstance(public_key_pem, str) else public_key_pem
+        )
+        if not isinstance(key, RSAPublicKey):
+            raise ValueError("a GitHub App's key is an RSA key")
+        app = App(app_id, slug, key)
+        self._apps[app_id] = app
+        self._user_id(app.bot)
+        return app
+
+    def install_app(
+        self,
+        app_id: int,
+        org: str,
+        repositories: Sequence[str] | None = None,
+        permissions: Mapping[str, str] | None = None,
+    ) -> int:
+        """Install the App on `org`: on all its repositories, or on `repositories` only."""
+        self.add_org(org)
+        for repo in repositories or ():
+            if repo.partition("/")[0] != org:
+                raise ValueError(f"{repo!r} is not a repository of {org!r}")
+            self.add_repo(repo)
+        installation = Installation(
+            next(self._ids), self._apps[app_id], org,
+            None if repositories is None else tuple(repositories),
+            dict(APP_DEFAULT_PERMISSIONS if permissions is None else permissions),
+        )
+        self._installations[installation.id] = installation
+        return installation.id
+
     def load_seed(self, seed: Any) -> None:
         """The `github:` section of a `kes emulate --seed` file, checked field by field."""
         section = _mapping(seed, "github", _SEED_SECTIONS)
@@ -229,6 +333,40 @@ class GitHubEmulator:
                 _text(hook, "secret", where) if "secret" in hook else None,
                 _texts(hook, "events", where) if "events" in hook else ("*",),
             )
+        for where, spec in _items(section, "apps"):
+            self._seed_app(where, _mapping(spec, where, {"id", "slug", "public_key",
+                                                         "installations"}))
+
+    def _seed_app(self, where: str, spec: Mapping[str, Any]) -> None:
+        app_id = spec.get("id")
+        if not isinstance(app_id, int) or isinstance(app_id, bool) or app_id <= 0:
+            raise SeedError(f"{where}.id: required, a positive integer")
+        try:
+            self.add_app(
+                app_id, _text(spec, "public_key", where),
+                _text(spec, "slug", where) if "slug" in spec else "kes-app",
+            )
+        except ValueError as err:
+            raise SeedError(f"{where}.public_key: not a PEM RSA public key ({err})") from None
+        for at, install in _items(spec, "installations", where):
+            install = _mapping(install, at, {"org", "repositories", "permissions"})
+            org = _owner_name(_text(install, "org", at), f"{at}.org", repo=False)
+            repos = None
+            if "repositories" in install:
+                repos = [
+                    _owner_name(r, f"{at}.repositories", repo=True)
+                    for r in _texts(install, "repositories", at)
+                ]
+            permissions = install.get("permissions")
+            if permissions is not None and not (
+                isinstance(permissions, dict)
+                and all(v in _APP_ACCESS_LEVELS for v in permissions.values())
+            ):
+                raise SeedError(f"{at}.permissions: a mapping of permission to read or write")
+            try:
+                self.install_app(app_id, org, repos, permissions)
+            except ValueError as err:
+                raise SeedError(f"{at}.repositories: {err}") from None
 
     def hooks(self, owner: str | None = None) -> list[Hook]:
         """The hooks of a repo (`org/repo`), an org, or all; secrets included, for assertions."""
@@ -295,6 +433,11 @@ class GitHubEmulator:
             ("GET", "/user/memberships/orgs", self._list_memberships),
             ("GET", "/user/memberships/orgs/{org}", self._get_membership),
             ("PATCH", "/user/memberships/orgs/{org}", self._edit_membership),
+            ("GET", "/app", self._get_app),
+            ("GET", "/app/installations", self._list_installations),
+            ("GET", "/app/installations/{installation_id}", self._get_installation),
+            ("POST", "/app/installations/{installation_id}/access_tokens",
+             self._create_installation_token),
         ]
         for method, path, handler in routes:
             app.router.add_route(method, path, handler)
@@ -415,13 +558,18 @@ class GitHubEmulator:
             self._inject_fault(route)
             if handler == self._unemulated:
                 return await handler(request)
-            token = self._authenticate(request)
-            request[_USER] = token.user
-            request[_SCOPES] = token.scopes
+            if request.path == "/app" or request.path.startswith("/app/"):
+                request[_APP] = self._authenticate_app(request)
+            else:
+                token = self._authenticate(request)
+                request[_USER] = token.user
+                request[_SCOPES] = token.scopes
+                request[_INSTALLATION] = token.installation
+                request[_PERMISSIONS] = token.permissions
             response = await handler(request)
         except GitHubError as error:
             response = error.response()
-        if token is not None:
+        if token is not None and token.installation is None:
             response.headers["X-OAuth-Scopes"] = ", ".join(token.scopes)
         return response
 
@@ -450,9 +598,57 @@ class GitHubEmulator:
         if not header:
             raise GitHubError(401, "Requires authentication")
         token = self._tokens.get(credential) if scheme.lower() in ("token", "bearer") else None
-        if token is None:
+        if token is None and credential.count(".") == 2:
+            raise GitHubError(
+                401, "a GitHub App's JWT authenticates /app routes only: exchange it for an "
+                "installation token (POST /app/installations/{id}/access_tokens)"
+            )
+        expired = token is not None and token.expires_at is not None and (
+            token.expires_at <= self.token_clock()
+        )
+        if token is None or expired:
             raise GitHubError(401, "Bad credentials")
         return token
+
+    def _authenticate_app(self, request: web.Request) -> App:
+        """A JWT as GitHub checks it: RS256, signed with the key of the App named in
+        `iss` (its ID or client ID), issued now, expiring within ten minutes."""
+        scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer":
+            raise GitHubError(401, _JWT_UNDECODABLE)
+        try:
+            header = jwt.get_unverified_header(credential)
+            claims = jwt.decode(credential, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            raise GitHubError(401, _JWT_UNDECODABLE) from None
+        app = next(
+            (a for a in self._apps.values() if str(claims.get("iss")) in (str(a.id), a.client_id)),
+            None,
+        )
+        if header.get("alg") != "RS256" or app is None:
+            raise GitHubError(401, _JWT_UNDECODABLE)
+        try:
+            jwt.decode(
+                credential, app.public_key, algorithms=["RS256"],
+                options={"verify_exp": False, "verify_iat": False, "verify_nbf": False},
+            )
+        except jwt.PyJWTError:
+            raise GitHubError(401, _JWT_UNDECODABLE) from None
+        now = time.time()
+        issued, expires = claims.get("iat"), claims.get("exp")
+        if not isinstance(issued, int) or issued > now + _JWT_DRIFT:
+            raise GitHubError(
+                401, "'Issued at' claim ('iat') must be an Integer representing the time "
+                "that the assertion was issued"
+            )
+        if not isinstance(expires, int) or expires <= now:
+            raise GitHubError(
+                401, "'Expiration time' claim ('exp') must be a numeric value representing "
+                "the future time at which the assertion expires"
+            )
+        if expires > now + _JWT_MAX_LIFETIME + _JWT_DRIFT:
+            raise GitHubError(401, "'Expiration time' claim ('exp') is too far in the future")
+        return app
 
     async def _unemulated(self, request: web.Request) -> web.StreamResponse:
         return GitHubError(
@@ -491,19 +687,126 @@ class GitHubEmulator:
         return body
 
     async def _get_user(self, request: web.Request) -> web.Response:
+        self._user_only(request)
         return web.json_response(self._user_json(request[_USER], self._base(request)))
 
     async def _get_repo(self, request: web.Request) -> web.Response:
-        full_name = f"{request.match_info['owner']}/{request.match_info['repo']}"
-        if full_name not in self._repos:
-            raise GitHubError(404, "Not Found")
-        return web.json_response(self._repo_json(full_name, self._base(request), request[_USER]))
+        full_name = self._visible(
+            request, f"{request.match_info['owner']}/{request.match_info['repo']}"
+        )
+        user = None if request[_INSTALLATION] else request[_USER]
+        return web.json_response(self._repo_json(full_name, self._base(request), user))
 
     async def _get_org(self, request: web.Request) -> web.Response:
-        org = request.match_info["org"]
-        if org not in self._orgs:
-            raise GitHubError(404, "Not Found")
+        org = self._visible(request, request.match_info["org"])
         return web.json_response(self._org_json(org, self._base(request)))
+
+    def _visible(self, request: web.Request, owner: str) -> str:
+        """`owner` ("org" or "org/repo") if it exists and an installation token reaches it."""
+        installation = request[_INSTALLATION]
+        exists = owner in (self._repos if "/" in owner else self._orgs)
+        if not exists or (installation is not None and not installation.reaches(owner)):
+            raise GitHubError(404, "Not Found")
+        return owner
+
+    @staticmethod
+    def _user_only(request: web.Request) -> None:
+        """Routes of the authenticated user, which an App's installation is not."""
+        if request[_INSTALLATION] is not None:
+            raise GitHubError(403, _INTEGRATION)
+
+    # --- GitHub Apps -----------------------------------------------------------------------
+
+    def _app_json(self, app: App, base: URL) -> dict[str, Any]:
+        return {
+            "id": app.id, "slug": app.slug, "client_id": app.client_id, "name": app.slug,
+            "node_id": f"A_{app.id}", "owner": self._user_json(app.bot, base),
+            "permissions": dict(APP_DEFAULT_PERMISSIONS), "events": [],
+            "installations_count": sum(
+                i.app is app for i in self._installations.values()
+            ),
+        }
+
+    def _installation_json(self, installation: Installation, base: URL) -> dict[str, Any]:
+        path = base / "app" / "installations" / str(installation.id)
+        return {
+            "id": installation.id, "app_id": installation.app.id,
+            "app_slug": installation.app.slug, "client_id": installation.app.client_id,
+            "account": self._org_json(installation.account, base) | {"type": "Organization"},
+            "target_type": "Organization",
+            "target_id": self._org_json(installation.account, base)["id"],
+            "repository_selection": "all" if installation.repositories is None else "selected",
+            "permissions": dict(installation.permissions), "events": [],
+            "access_tokens_url": str(path / "access_tokens"),
+            "repositories_url": str(base / "installation" / "repositories"),
+            "created_at": _now(), "updated_at": _now(), "suspended_at": None,
+        }
+
+    def _own_installation(self, request: web.Request) -> Installation:
+        try:
+            installation = self._installations[int(request.match_info["installation_id"])]
+        except (KeyError, ValueError):
+            raise GitHubError(404, "Not Found") from None
+        if installation.app is not request[_APP]:
+            raise GitHubError(404, "Not Found")
+        return installation
+
+    async def _get_app(self, request: web.Request) -> web.Response:
+        return web.json_response(self._app_json(request[_APP], self._base(request)))
+
+    async def _list_installations(self, request: web.Request) -> web.Response:
+        base = self._base(request)
+        items = [
+            self._installation_json(i, base)
+            for i in self._installations.values() if i.app is request[_APP]
+        ]
+        return self._paginate(request, items)
+
+    async def _get_installation(self, request: web.Request) -> web.Response:
+        installation = self._own_installation(request)
+        return web.json_response(self._installation_json(installation, self._base(request)))
+
+    async def _create_installation_token(self, request: web.Request) -> web.Response:
+        """An hour-long token with the installation's permissions, or fewer if asked."""
+        installation = self._own_installation(request)
+        body = await self._json_body(request)
+        for field_name in ("repositories", "repository_ids"):
+            if field_name in body:
+                raise GitHubError(
+                    501, f"the kes GitHub emulator does not narrow installation tokens "
+                    f"to {field_name}"
+                )
+        permissions = dict(installation.permissions)
+        asked = body.get("permissions") or {}
+        if not isinstance(asked, dict):
+            raise GitHubError(422, "permissions must be an object")
+        for name, level in asked.items():
+            granted = installation.permissions.get(name)
+            if level not in _APP_ACCESS_LEVELS or granted is None or (
+                level == "write" and granted != "write"
+            ):
+                raise GitHubError(
+                    422, "The permissions requested are not granted to this installation."
+                )
+        if asked:
+            permissions = dict(asked)
+        value = "ghs_" + secrets.token_hex(18)
+        expires_at = self.token_clock() + self.installation_token_lifetime
+        self._tokens[value] = _Token(
+            installation.app.bot, (), installation, permissions, expires_at
+        )
+        return web.json_response(
+            {
+                "token": value,
+                "expires_at": dt.datetime.fromtimestamp(expires_at, dt.UTC)
+                .strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "permissions": permissions,
+                "repository_selection": (
+                    "all" if installation.repositories is None else "selected"
+                ),
+            },
+            status=201,
+        )
 
     # --- hooks ------------------------------------------------------------------------------
 
@@ -511,6 +814,14 @@ class GitHubEmulator:
         """The hook owner the caller may act on, or GitHub's 404 (no scope, no admin, absent)."""
         info = request.match_info
         owner = f"{info['owner']}/{info['repo']}" if "owner" in info else info["org"]
+        installation = request[_INSTALLATION]
+        if installation is not None:
+            self._visible(request, owner)
+            permission = _APP_HOOK_PERMISSION["repo" if "/" in owner else "org"]
+            access = request[_PERMISSIONS].get(permission)
+            if access is None or (level != "read" and access != "write"):
+                raise GitHubError(403, _INTEGRATION)
+            return owner
         scopes = (_ORG_HOOK_SCOPES if "/" not in owner else _REPO_HOOK_SCOPES)[level]
         exists = owner in (self._repos if "/" in owner else self._orgs)
         granted: tuple[str, ...] = request[_SCOPES]
@@ -624,10 +935,11 @@ class GitHubEmulator:
 
     # --- invitations and memberships ---------------------------------------------------------
 
-    @staticmethod
-    def _require_scopes(request: web.Request, scopes: set[str]) -> None:
+    @classmethod
+    def _require_scopes(cls, request: web.Request, scopes: set[str]) -> None:
         """GitHub's answer to a classic token without any of `scopes` for a route of the
         authenticated user: 404, naming the accepted scopes in a header."""
+        cls._user_only(request)
         granted: tuple[str, ...] = request[_SCOPES]
         if not scopes.intersection(granted):
             error = GitHubError(404, "Not Found")
@@ -780,7 +1092,7 @@ def _now() -> str:
 
 
 _SEED_SECTIONS = {
-    "tokens", "orgs", "repos", "repository_invitations", "org_invitations", "hooks",
+    "tokens", "orgs", "repos", "repository_invitations", "org_invitations", "hooks", "apps",
 }
 
 
@@ -800,12 +1112,14 @@ def _entries(section: Mapping[str, Any], name: str) -> Mapping[Any, Any]:
     return value
 
 
-def _items(section: Mapping[str, Any], name: str) -> Iterator[tuple[str, Any]]:
+def _items(
+    section: Mapping[str, Any], name: str, where: str = "github"
+) -> Iterator[tuple[str, Any]]:
     value = section.get(name) or []
     if not isinstance(value, list):
-        raise SeedError(f"github.{name}: must be a list")
+        raise SeedError(f"{where}.{name}: must be a list")
     for index, item in enumerate(value):
-        yield f"github.{name}[{index}]", item
+        yield f"{where}.{name}[{index}]", item
 
 
 def _text(entry: Mapping[str, Any], field_name: str, where: str) -> str:

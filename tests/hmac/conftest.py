@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kes.gsm import RetryPolicy, SecretManager
 from kes.hmac.config import ManagedWebhooks, parse_managed_webhooks
@@ -37,6 +39,36 @@ WRITE_METHODS = (
     "CreateSecret", "AddSecretVersion", "DestroySecretVersion",
     "DisableSecretVersion", "EnableSecretVersion",
 )
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    private_pem: str = field(repr=False)
+    public_pem: str
+
+
+def make_key_pair() -> KeyPair:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return KeyPair(private.decode(), public.decode())
+
+
+@pytest.fixture(scope="session")
+def app_key() -> KeyPair:
+    """A GitHub App's key pair, made once per test process (RSA keys take a while)."""
+    return make_key_pair()
+
+
+@pytest.fixture(scope="session")
+def other_key() -> KeyPair:
+    """A key that belongs to no App."""
+    return make_key_pair()
 
 
 @dataclass
