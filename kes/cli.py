@@ -163,68 +163,23 @@ def _bool_flag(text: str) -> bool:
 
 
 def _add_hmac(sub: Subparsers) -> None:
+    from kes.hmac.options import add_arguments
+
     p = sub.add_parser(
         "hmac",
         help="rotate, onboard and remove GitHub webhook HMAC tokens (Prow managed_webhooks)",
         description="Bring the token map in Secret Manager and the GitHub webhooks in line "
         "with managed_webhooks in a Prow config, in an order that is safe to interrupt.",
     )
-    p.add_argument("--config-path", required=True, metavar="PATH",
-                   help="Prow config file holding managed_webhooks")
-    p.add_argument("--github-token-path", required=True, metavar="PATH",
-                   help="file with a GitHub token; classic token scopes: admin:repo_hook, "
-                   "admin:org_hook, and with auto_accept_invitation also repo:invite and "
-                   "write:org")
-    p.add_argument("--github-endpoint", default="https://api.github.com", metavar="URL",
-                   help="GitHub API base URL, e.g. https://ghe.example.com/api/v3 "
-                   "(default %(default)s)")
-    p.add_argument("--hook-url", required=True, metavar="URL",
-                   help="the webhook receiver URL the managed hooks deliver to")
-    p.add_argument("--gsm-project", required=True, metavar="PROJECT",
-                   help="GCP project of the token secret")
-    p.add_argument("--gsm-secret", required=True, metavar="SECRET",
-                   help="Secret Manager secret holding the token map (created if missing)")
-    p.add_argument("--dry-run", type=_bool_flag, nargs="?", const=True, default=True,
-                   metavar="BOOL", help="print the plan and write nothing (default true; "
-                   "--dry-run=false applies it)")
-    p.add_argument("--wait-for-externalsecret", metavar="NAMESPACE/NAME",
-                   help="ExternalSecret syncing the token secret: wait until it serves each "
-                   "new version before touching hooks (required with --dry-run=false)")
-    p.add_argument("--kubeconfig", metavar="PATH",
-                   help="kubeconfig for --wait-for-externalsecret (default $KUBECONFIG, "
-                   "then the in-cluster service account, then ~/.kube/config)")
-    p.add_argument("--context", metavar="NAME", help="kubeconfig context")
-    p.add_argument("--propagation-grace", type=float, default=60.0, metavar="SECONDS",
-                   help="wait after the cluster has a new version, for the kubelet to update "
-                   "mounted Secrets (default %(default)s)")
-    p.add_argument("--propagation-timeout", type=float, default=600.0, metavar="SECONDS",
-                   help="give up waiting for the ExternalSecret to serve a new version after "
-                   "this long: before the hooks, no hook is changed; before destroying old "
-                   "versions, a later run destroys them (default %(default)s)")
-    p.add_argument("--propagation-poll-interval", type=float, default=2.0, metavar="SECONDS",
-                   help="how often to read the ExternalSecret and Secret while waiting "
-                   "(default %(default)s)")
+    add_arguments(p, bool_flag=_bool_flag)
     p.set_defaults(run=_run_hmac)
 
 
 def _run_hmac(args: argparse.Namespace) -> int:
-    from kes.hmac.job import HmacOptions, main
+    from kes.hmac.job import main
+    from kes.hmac.options import options_from
 
-    return main(HmacOptions(
-        config_path=args.config_path,
-        github_token_path=args.github_token_path,
-        hook_url=args.hook_url,
-        gsm_project=args.gsm_project,
-        gsm_secret=args.gsm_secret,
-        github_endpoint=args.github_endpoint,
-        dry_run=args.dry_run,
-        wait_for_externalsecret=args.wait_for_externalsecret,
-        kubeconfig=args.kubeconfig,
-        context=args.context,
-        propagation_grace=args.propagation_grace,
-        propagation_timeout=args.propagation_timeout,
-        propagation_poll_interval=args.propagation_poll_interval,
-    ))
+    return main(options_from(args))
 
 
 SUBCOMMANDS: list[Callable[[Subparsers], None]] = [

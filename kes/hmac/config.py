@@ -1,4 +1,4 @@
-"""The `managed_webhooks` section of a Prow config file, checked as Prow's config check does."""
+"""The `managed_webhooks` section of a Prow config, checked as Prow's config check does."""
 
 from __future__ import annotations
 
@@ -6,10 +6,7 @@ import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from kes.errors import KesError
 
@@ -39,23 +36,9 @@ class ManagedWebhooks:
     auto_accept_invitation: bool
     # "org" or "org/repo" -> token_created_after (aware, UTC)
     org_repo_config: Mapping[str, dt.datetime]
-
-
-def load_managed_webhooks(path: str | Path, now: dt.datetime) -> ManagedWebhooks:
-    """Read `managed_webhooks` from a Prow config file."""
-    try:
-        text = Path(path).read_text()
-    except OSError as err:
-        raise KesError(f"cannot read Prow config {path}: {err.strerror}") from err
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise KesError(f"Prow config {path} is not valid YAML: {err}") from err
-    if document is None:
-        document = {}
-    if not isinstance(document, dict):
-        raise KesError(f"Prow config {path} must be a mapping at the top level")
-    return parse_managed_webhooks(document.get("managed_webhooks") or {}, now)
+    # False when no config file has the section at all: a wrong path or an empty file,
+    # not a wish to remove every hook.
+    present: bool = True
 
 
 def parse_managed_webhooks(section: Any, now: dt.datetime) -> ManagedWebhooks:
@@ -70,7 +53,7 @@ def parse_managed_webhooks(section: Any, now: dt.datetime) -> ManagedWebhooks:
     org_repo_config = {
         str(name): _parse_entry(str(name), value, now) for name, value in entries.items()
     }
-    _check_org_and_repo_together(org_repo_config)
+    check_org_and_repo_together(org_repo_config)
     return ManagedWebhooks(
         respect_legacy_global_token=_flag(section, "respect_legacy_global_token"),
         auto_accept_invitation=_flag(section, "auto_accept_invitation"),
@@ -119,15 +102,19 @@ def check_name(name: str, field: str) -> None:
         raise ConfigError(field, f"{repo!r} is not a valid GitHub repository name")
 
 
-def _check_org_and_repo_together(entries: Mapping[str, dt.datetime]) -> None:
+def check_org_and_repo_together(
+    entries: Mapping[str, dt.datetime], origin: Mapping[str, str] | None = None
+) -> None:
+    """`origin`: the file each entry comes from, when they come from several."""
     orgs = {name for name in entries if "/" not in name}
     for name in sorted(entries):
         org, slash, _ = name.partition("/")
         if slash and org in orgs:
+            where = f" (in {origin[name]} and {origin[org]})" if origin else ""
             raise ConfigError(
                 f"org_repo_config[{name!r}]",
-                f"org {org!r} is configured too; org-level and repo-level webhooks together "
-                "would deliver every event twice",
+                f"org {org!r} is configured too{where}; org-level and repo-level webhooks "
+                "together would deliver every event twice",
             )
 
 

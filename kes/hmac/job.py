@@ -19,15 +19,18 @@ import functools
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TextIO
 
 from kes.errors import KesError
 from kes.gsm import SecretManager
-from kes.hmac.config import ManagedWebhooks, load_managed_webhooks
-from kes.hmac.github import DEFAULT_ENDPOINT, FoundHook, GitHubCallError, HookClient
+from kes.hmac.config import ManagedWebhooks
+from kes.hmac.github import FoundHook, GitHubCallError, HookClient
+from kes.hmac.github_api import Api, ApiSettings
+from kes.hmac.github_auth import AppCredentials, Credentials, TokenCredentials
+from kes.hmac.options import HmacOptions
 from kes.hmac.plan import HookAction, KeyPlan, Plan, format_plan, make_plan
 from kes.hmac.propagation import ExternalSecretPropagation, Propagation, PropagationTimeout
+from kes.hmac.prow_config import load_managed_webhooks
 from kes.hmac.store import Stored, TokenStore
 from kes.hmac.tokens import (
     GLOBAL_KEY,
@@ -79,6 +82,7 @@ class HmacJob:
     propagation: Propagation | None  # None: not checked, which only a dry run allows
     hook_url: str
     dry_run: bool = True
+    config_source: str | None = None  # printed first: where managed_webhooks came from
     out: TextIO | None = None  # None: sys.stdout as it is when printing
     checkpoint: Callable[[str], None] = _no_checkpoint
     now: Callable[[], dt.datetime] = _utcnow
@@ -91,6 +95,8 @@ class HmacJob:
                 "--wait-for-externalsecret NAMESPACE/NAME is required with --dry-run=false: "
                 "no hook may change before the cluster serves the new tokens"
             )
+        if self.config_source:
+            self.say(self.config_source)
         stored = await self.store.read()
         tokens = parse_token_map(
             stored.data,
@@ -132,6 +138,9 @@ class HmacJob:
     async def accept_invitations(self) -> None:
         """Admin invitations to configured repos and orgs only; the rest stay pending."""
         if not self.config.auto_accept_invitation:
+            return
+        if not self.github.credentials.is_user:
+            self.say("invitations: none to accept: a GitHub App is installed, never invited")
             return
         configured = self.config.org_repo_config
         for repo_invitation in await asyncio.to_thread(self.github.repo_invitations):
@@ -266,26 +275,12 @@ class HmacJob:
             self.say(f"destroyed {version}")
 
 
-@dataclass(frozen=True)
-class HmacOptions:
-    config_path: str
-    github_token_path: str
-    hook_url: str
-    gsm_project: str
-    gsm_secret: str
-    github_endpoint: str = DEFAULT_ENDPOINT
-    dry_run: bool = True
-    wait_for_externalsecret: str | None = None  # "namespace/name"
-    kubeconfig: str | None = None
-    context: str | None = None
-    propagation_grace: float = 60.0
-    propagation_timeout: float = 600.0
-    propagation_poll_interval: float = 2.0
-
-
 def main(options: HmacOptions, out: TextIO | None = None) -> int:
     """Run the job once; 0 when every key is in line, 1 otherwise (a re-run continues)."""
+    for notice in options.notices:
+        print(f"kes hmac: notice: {notice}", file=sys.stderr)
     try:
+        options.check()
         report = asyncio.run(_run(options, out))
     except KesError as err:
         print(f"kes hmac: {err}", file=sys.stderr)
@@ -296,18 +291,28 @@ def main(options: HmacOptions, out: TextIO | None = None) -> int:
 
 
 async def _run(options: HmacOptions, out: TextIO | None) -> Report:
-    config = load_managed_webhooks(options.config_path, _utcnow())
-    token = _read_token(options.github_token_path)
-    github = HookClient(token, endpoint=options.github_endpoint)
+    loaded = load_managed_webhooks(
+        options.config_path,
+        options.supplemental_config_dirs,
+        options.supplemental_config_suffix,
+        now=_utcnow(),
+    )
+    api = Api(ApiSettings(
+        endpoints=options.github_endpoints,
+        hourly_tokens=options.github_hourly_tokens,
+        allowed_burst=options.github_allowed_burst,
+    ))
+    github = HookClient(_credentials(options, api), api)
     gsm = SecretManager()
     try:
         job = HmacJob(
-            config=config,
+            config=loaded.managed_webhooks,
             store=TokenStore(gsm, options.gsm_project, options.gsm_secret),
             github=github,
             propagation=_propagation(options),
             hook_url=options.hook_url,
             dry_run=options.dry_run,
+            config_source=loaded.describe(),
             out=out,
         )
         return await job.run()
@@ -316,14 +321,13 @@ async def _run(options: HmacOptions, out: TextIO | None) -> Report:
         await gsm.close()
 
 
-def _read_token(path: str) -> str:
-    try:
-        token = Path(path).read_text().strip()
-    except OSError as err:
-        raise KesError(f"cannot read --github-token-path {path}: {err.strerror}") from err
-    if not token:
-        raise KesError(f"--github-token-path {path} is empty")
-    return token
+def _credentials(options: HmacOptions, api: Api) -> Credentials:
+    if options.github_token_path:
+        return TokenCredentials.from_file(options.github_token_path)
+    assert options.github_app_id and options.github_app_private_key_path, "checked first"
+    return AppCredentials.from_file(
+        options.github_app_id, options.github_app_private_key_path, api
+    )
 
 
 def _propagation(options: HmacOptions) -> Propagation | None:

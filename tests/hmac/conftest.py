@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from kes.gsm import RetryPolicy, SecretManager
 from kes.hmac.config import ManagedWebhooks, parse_managed_webhooks
 from kes.hmac.github import HookClient
+from kes.hmac.github_api import Api, ApiSettings
+from kes.hmac.github_auth import Credentials, TokenCredentials
 from kes.hmac.job import HmacJob
 from kes.hmac.propagation import Propagation
 from kes.hmac.store import TokenStore
@@ -32,6 +34,7 @@ SECRET = "hmac-tokens"
 SECRET_NAME = SecretName(PROJECT, SECRET)
 BOT_TOKEN = "ghp_bot"
 BOT = "prow-bot"
+APP_ID = 4242
 REPOS = ("foo/bar", "foo/baz", "foo/bax", "qux/one")
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 OLD = dt.datetime(2019, 1, 1, tzinfo=dt.UTC)
@@ -179,7 +182,7 @@ class Harness:
 
     def job(
         self,
-        org_repo_config: Mapping[str, str],
+        org_repo_config: Mapping[str, str | None],
         *,
         respect_legacy_global_token: bool = False,
         auto_accept_invitation: bool = False,
@@ -188,18 +191,17 @@ class Harness:
         propagation: Propagation | None = None,
         unchecked: bool = False,
         token: str = BOT_TOKEN,
+        credentials: Credentials | None = None,
     ) -> HmacJob:
-        """`unchecked`: no propagation check at all, as without --wait-for-externalsecret."""
+        """`unchecked`: no propagation check at all, as without --wait-for-externalsecret.
+        `credentials`: how the job authenticates (default: `token`)."""
         config = self.config(org_repo_config, respect_legacy_global_token, auto_accept_invitation)
         self.output = io.StringIO()
         extra: dict[str, Any] = {"checkpoint": checkpoint} if checkpoint else {}
         return HmacJob(
             config=config,
             store=TokenStore(self.gsm, PROJECT, SECRET),
-            github=HookClient(
-                token, endpoint=self.github.url, retries=2, backoff=0.0,
-                seconds_between_requests=0.0, seconds_between_writes=0.0,
-            ),
+            github=HookClient(credentials or TokenCredentials(token), self.api()),
             propagation=None if unchecked else propagation or self.propagation,
             hook_url=self.hook_url,
             dry_run=dry_run,
@@ -208,15 +210,25 @@ class Harness:
             **extra,
         )
 
+    def api(self, *endpoints: str) -> Api:
+        """Fast settings: no pacing, no backoff; the emulator unless `endpoints` are given."""
+        return Api(ApiSettings(
+            endpoints=endpoints or (self.github.url,), retries=2, backoff=0.0,
+            seconds_between_requests=0.0, seconds_between_writes=0.0,
+        ))
+
     @staticmethod
     def config(
-        entries: Mapping[str, str], respect: bool = False, accept: bool = False
+        entries: Mapping[str, str | None], respect: bool = False, accept: bool = False
     ) -> ManagedWebhooks:
+        """An entry of None is written empty (`foo/bar: {}`)."""
         return parse_managed_webhooks(
             {
                 "respect_legacy_global_token": respect,
                 "auto_accept_invitation": accept,
-                "org_repo_config": {k: {"token_created_after": v} for k, v in entries.items()},
+                "org_repo_config": {
+                    k: {} if v is None else {"token_created_after": v} for k, v in entries.items()
+                },
             },
             NOW,
         )

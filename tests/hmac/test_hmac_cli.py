@@ -79,7 +79,10 @@ def test_errors_are_reported_without_a_traceback(emulators, capsys, tmp_path) ->
     }}))
     assert main(argv) == 1
     err = capsys.readouterr().err
-    assert err.startswith("kes hmac: managed_webhooks: org_repo_config['foo/bar']")
+    assert err.startswith(
+        f"kes hmac: Prow config {tmp_path / 'config.yaml'}: "
+        "managed_webhooks: org_repo_config['foo/bar']"
+    )
     assert "no later than the current time" in err
 
 
@@ -109,3 +112,76 @@ def test_help_names_the_scopes_and_what_a_timeout_leaves(capsys) -> None:
         "repo:invite and write:org" in text
     assert "(required with --dry-run=false)" in text
     assert "before destroying old versions, a later run destroys them" in text
+
+
+def test_prow_hmac_flags_are_taken_with_a_notice_each(emulators, capsys) -> None:
+    gsm, github, argv = emulators
+    prow_flags = [
+        "--hmac-token-secret-name=hmac-token", "--hmac-token-secret-namespace=prow",
+        "--hmac-token-key=hmac", "--kubeconfig-context=prow-services",
+        "--job-config-path=config/jobs", "--github-host=github.com",
+    ]
+    assert main([*argv, *prow_flags]) == 0
+    notices = capsys.readouterr().err.splitlines()
+    assert notices == [
+        "kes hmac: notice: --hmac-token-secret-name: not used: the kes controller writes that "
+        "Secret from the ExternalSecret of the same name; name it with "
+        "--wait-for-externalsecret NAMESPACE/NAME",
+        "kes hmac: notice: --hmac-token-secret-namespace: not used: the kes controller writes "
+        "that Secret from the ExternalSecret of the same name; name it with "
+        "--wait-for-externalsecret NAMESPACE/NAME",
+        "kes hmac: notice: --hmac-token-key: not used: the Secret's key is the ExternalSecret's "
+        "spec.data[].name, and the tokens live in --gsm-project/--gsm-secret",
+        "kes hmac: notice: --kubeconfig-context: read as --context",
+        "kes hmac: notice: --job-config-path: not used: managed_webhooks is never read from "
+        "job configs (nor is it by Prow)",
+        "kes hmac: notice: --github-host: not used: Prow uses it for git access; kes hmac only "
+        "calls the API at --github-endpoint",
+    ]
+
+
+def test_kubeconfig_context_is_read_as_context() -> None:
+    args = build_parser().parse_args([*REQUIRED, "--kubeconfig-context", "prow-services"])
+    assert args.context == "prow-services"
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--github-app-id", "12"],
+         "--github-token-path and --github-app-id/--github-app-private-key-path exclude each "
+         "other: authenticate with a token or as a GitHub App"),
+        (["--github-token-path=", "--github-app-id", "12"],
+         "--github-app-id and --github-app-private-key-path go together"),
+        (["--github-token-path="],
+         "GitHub credentials are required: --github-token-path, or --github-app-id with "
+         "--github-app-private-key-path"),
+        (["--github-hourly-tokens", "100"],
+         "--github-hourly-tokens and --github-allowed-burst must be either both higher than "
+         "zero or both equal to zero"),
+        (["--github-hourly-tokens", "10", "--github-allowed-burst", "20"],
+         "--github-allowed-burst must not be larger than --github-hourly-tokens"),
+    ],
+)
+def test_flag_rules_are_checked_before_anything_runs(emulators, capsys, flags, message) -> None:
+    gsm, github, argv = emulators
+    assert main([*argv, *flags]) == 1
+    assert capsys.readouterr().err == f"kes hmac: {message}\n"
+    assert github.calls == {} and gsm.counters.calls == {}
+
+
+def test_endpoints_repeat_in_order_and_default_to_github() -> None:
+    parser = build_parser()
+    assert parser.parse_args(REQUIRED).github_endpoint is None
+    args = parser.parse_args([
+        *REQUIRED, "--github-endpoint=http://ghproxy.prow/", "--github-endpoint",
+        "https://api.github.com",
+    ])
+    assert args.github_endpoint == ["http://ghproxy.prow", "https://api.github.com"]
+
+
+def test_a_bad_endpoint_is_a_usage_error(capsys) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*REQUIRED, "--github-endpoint", "ghproxy"])
+    assert "expected an http(s) URL, not 'ghproxy'" in capsys.readouterr().err
+

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from kes.errors import KesError
-from kes.hmac.config import ZERO_TIME, ConfigError, load_managed_webhooks, parse_managed_webhooks
+from kes.hmac.config import ZERO_TIME, ConfigError, parse_managed_webhooks
+from kes.hmac.prow_config import load_managed_webhooks
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
@@ -40,20 +41,22 @@ def test_load_reads_the_section_from_a_prow_config(tmp_path: Path) -> None:
         "    foo/bar:\n"
         "      token_created_after: 2018-10-02T15:00:00Z\n"
     )
-    config = load_managed_webhooks(path, NOW)
-    assert config.respect_legacy_global_token is False
+    config = load_managed_webhooks(str(path), now=NOW).managed_webhooks
+    assert config.present and config.respect_legacy_global_token is False
     assert list(config.org_repo_config) == ["foo/bar"]
 
 
-def test_a_config_without_the_section_manages_nothing(tmp_path: Path) -> None:
+def test_a_config_without_the_section_is_marked_so(tmp_path: Path) -> None:
+    """The job refuses to act on it without --allow-mass-removal (test_hmac_removals)."""
     path = tmp_path / "config.yaml"
     path.write_text("plank: {}\n")
-    assert load_managed_webhooks(path, NOW).org_repo_config == {}
+    config = load_managed_webhooks(str(path), now=NOW).managed_webhooks
+    assert config.org_repo_config == {} and not config.present
 
 
 def test_unreadable_config_names_the_path(tmp_path: Path) -> None:
     with pytest.raises(KesError, match="missing.yaml"):
-        load_managed_webhooks(tmp_path / "missing.yaml", NOW)
+        load_managed_webhooks(str(tmp_path / "missing.yaml"), now=NOW)
 
 
 @pytest.mark.parametrize(
@@ -108,7 +111,7 @@ def test_a_missing_token_created_after_is_go_zero_time_as_in_prow(tmp_path: Path
         "    org3/repo3:\n"
         "      token_created_after: null\n"
     )
-    config = load_managed_webhooks(path, NOW)
+    config = load_managed_webhooks(str(path), now=NOW).managed_webhooks
     assert config.org_repo_config == {
         "org1/repo1": ZERO_TIME, "org2": ZERO_TIME, "org3/repo3": ZERO_TIME,
     }

@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -154,3 +155,46 @@ async def readable_versions(address: str) -> int:
     finally:
         await gsm.close()
     return sum(v.state != "DESTROYED" for v in versions)
+
+
+def test_as_a_github_app_with_a_split_config_and_the_first_endpoint_down(
+    cluster, app_key
+) -> None:
+    """As a Prow deployment runs it: a GitHub App's installation tokens, managed_webhooks
+    spread over the main config and a supplemental one, ghproxy (down) before the API."""
+    github, receiver, tmp = cluster["github"], cluster["receiver"], cluster["tmp"]
+    github.add_repo("foo/baz", admins=["bot"])
+    github.add_app(4242, app_key.public_pem, slug="prow-app")
+    github.install_app(4242, "foo")
+    (tmp / "app.pem").write_text(app_key.private_pem)
+    (tmp / "config.yaml").write_text(yaml.safe_dump({"managed_webhooks": {
+        "org_repo_config": {"foo/bar": {"token_created_after": "2020-01-01T00:00:00Z"}},
+    }}))
+    (tmp / "sup" / "team").mkdir(parents=True)
+    (tmp / "sup" / "team" / "foo_prowconfig.yaml").write_text(yaml.safe_dump({
+        "managed_webhooks": {"org_repo_config": {
+            "foo/baz": {"token_created_after": "2020-01-01T00:00:00Z"},
+        }},
+    }))
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        down = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    assert main([
+        "hmac", "--config-path", str(tmp / "config.yaml"),
+        "--supplemental-prow-config-dir", str(tmp / "sup"),
+        "--github-app-id", "4242", "--github-app-private-key-path", str(tmp / "app.pem"),
+        "--github-endpoint", down, "--github-endpoint", github.url,
+        "--hook-url", receiver.url, "--gsm-project", "prow-project",
+        "--gsm-secret", "hmac-tokens", "--dry-run=false",
+        "--wait-for-externalsecret", f"{NAMESPACE}/{NAME}", "--kubeconfig", cluster["kubeconfig"],
+        "--propagation-grace", "0", "--propagation-timeout", "30",
+        "--propagation-poll-interval", "0.05",
+    ]) == 0
+    github.run(github.settle())
+    assert sorted(receiver.results) == [("ping", 200), ("ping", 200)]
+    for repo in ("foo/bar", "foo/baz"):
+        [hook] = github.hooks(repo)
+        assert receiver.tokens(repo) == [hook.secret]
+        statuses = [d.status for d in github.run(github.deliver(repo, "push", {"ref": "main"}))]
+        assert statuses == [200]
+    assert github.calls["POST /app/installations/{installation_id}/access_tokens"] == 1

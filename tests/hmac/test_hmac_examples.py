@@ -5,6 +5,7 @@ from pathlib import Path
 import yaml
 
 from kes.cli import build_parser
+from kes.hmac.options import options_from
 from kes.spec import parse_external_secret
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "config" / "hmac"
@@ -19,6 +20,20 @@ def test_the_postsubmit_passes_flags_kes_hmac_accepts() -> None:
     assert args.command == "hmac" and args.dry_run is False
     assert args.wait_for_externalsecret == "prow/hmac-token"
     assert args.gsm_secret == "prow-hmac-tokens"
+    options = options_from(args)
+    options.check()
+    assert options.notices == ()
+    assert options.github_endpoints == (
+        "http://ghproxy.prow.svc.cluster.local", "https://api.github.com",
+    )
+    # The App's ID and key come from Prow's github-token Secret (keys appid and cert).
+    [env] = container["env"]
+    assert options.github_app_id == f"$({env['name']})"
+    assert env["valueFrom"]["secretKeyRef"] == {"name": "github-token", "key": "appid"}
+    [mount] = container["volumeMounts"]
+    [volume] = job["spec"]["volumes"]
+    assert options.github_app_private_key_path == f"{mount['mountPath']}/cert"
+    assert volume["secret"]["secretName"] == "github-token" == mount["name"]
 
 
 def test_the_external_secret_is_valid_and_reads_the_jobs_secret() -> None:
