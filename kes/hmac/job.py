@@ -1,5 +1,9 @@
 """`kes hmac`: apply a token plan in an order that is safe to interrupt anywhere.
 
+A plan that would delete most managed hooks, or that comes from a config without a
+managed_webhooks section, stops the run before the token store or a hook is written unless
+--allow-mass-removal is given. Then:
+
 1. stage: write a version holding every old token plus the new ones;
 2. propagate: wait until the cluster serves that version (and a grace for the kubelet);
 3. hooks: create, edit or delete hooks; each then signs with a token the receiver holds;
@@ -27,8 +31,8 @@ from kes.hmac.config import ManagedWebhooks
 from kes.hmac.github import FoundHook, GitHubCallError, HookClient
 from kes.hmac.github_api import Api, ApiSettings
 from kes.hmac.github_auth import AppCredentials, Credentials, TokenCredentials
-from kes.hmac.options import HmacOptions
-from kes.hmac.plan import HookAction, KeyPlan, Plan, format_plan, make_plan
+from kes.hmac.options import DEFAULT_MASS_REMOVAL_THRESHOLD, HmacOptions
+from kes.hmac.plan import HookAction, KeyPlan, Plan, format_plan, make_plan, mass_removal
 from kes.hmac.propagation import ExternalSecretPropagation, Propagation, PropagationTimeout
 from kes.hmac.prow_config import load_managed_webhooks
 from kes.hmac.store import Stored, TokenStore
@@ -54,6 +58,10 @@ def _utcnow() -> dt.datetime:
 
 def _no_checkpoint(step: str) -> None:
     """The default: runs straight through."""
+
+
+class MassRemovalRefused(KesError):
+    """The plan removes too much to be applied without --allow-mass-removal."""
 
 
 @dataclass
@@ -82,6 +90,8 @@ class HmacJob:
     propagation: Propagation | None  # None: not checked, which only a dry run allows
     hook_url: str
     dry_run: bool = True
+    allow_mass_removal: bool = False
+    mass_removal_threshold: float = DEFAULT_MASS_REMOVAL_THRESHOLD
     config_source: str | None = None  # printed first: where managed_webhooks came from
     out: TextIO | None = None  # None: sys.stdout as it is when printing
     checkpoint: Callable[[str], None] = _no_checkpoint
@@ -116,6 +126,7 @@ class HmacJob:
             self.say("propagation: not checked (no --wait-for-externalsecret)")
         else:
             self.say(f"propagation: {self.propagation.describe()}")
+        self.check_removals(plan, len(hooks))
         if self.dry_run or self.propagation is None:
             self.say("dry run: nothing was written (pass --dry-run=false to apply)")
             return self.report
@@ -134,6 +145,16 @@ class HmacJob:
 
     def say(self, line: str) -> None:
         print(line, file=self.out or sys.stdout, flush=True)
+
+    def check_removals(self, plan: Plan, hooks_found: int) -> None:
+        """A plan removing most hooks, or made without a managed_webhooks section, is
+        far more often a broken config than an intent: it needs --allow-mass-removal."""
+        refusal = mass_removal(plan, self.config, hooks_found, self.mass_removal_threshold)
+        if refusal is None:
+            return
+        if not self.allow_mass_removal:
+            raise MassRemovalRefused(f"refused: {refusal}; pass --allow-mass-removal to apply it")
+        self.say(f"--allow-mass-removal: {refusal}")
 
     async def accept_invitations(self) -> None:
         """Admin invitations to configured repos and orgs only; the rest stay pending."""
@@ -312,6 +333,8 @@ async def _run(options: HmacOptions, out: TextIO | None) -> Report:
             propagation=_propagation(options),
             hook_url=options.hook_url,
             dry_run=options.dry_run,
+            allow_mass_removal=options.allow_mass_removal,
+            mass_removal_threshold=options.mass_removal_threshold,
             config_source=loaded.describe(),
             out=out,
         )

@@ -17,6 +17,7 @@ from kes.hmac.prow_config import DEFAULT_SUFFIX
 from kes.hmac.throttle import check_throttle
 
 DEFAULT_ENDPOINT = "https://api.github.com"
+DEFAULT_MASS_REMOVAL_THRESHOLD = 0.5
 _EXTERNALSECRET_INSTEAD = (
     "not used: the kes controller writes that Secret from the ExternalSecret of the same "
     "name; name it with --wait-for-externalsecret NAMESPACE/NAME"
@@ -49,6 +50,8 @@ class HmacOptions:
     supplemental_config_dirs: tuple[str, ...] = ()
     supplemental_config_suffix: str = DEFAULT_SUFFIX
     dry_run: bool = True
+    allow_mass_removal: bool = False
+    mass_removal_threshold: float = DEFAULT_MASS_REMOVAL_THRESHOLD
     wait_for_externalsecret: str | None = None  # "namespace/name"
     kubeconfig: str | None = None
     context: str | None = None
@@ -139,6 +142,14 @@ def add_arguments(p: argparse.ArgumentParser, bool_flag: Callable[[str], bool]) 
     run.add_argument("--dry-run", type=bool_flag, nargs="?", const=True, default=True,
                      metavar="BOOL", help="print the plan and write nothing (default true; "
                      "--dry-run=false applies it)")
+    run.add_argument("--allow-mass-removal", type=bool_flag, nargs="?", const=True,
+                     default=False, metavar="BOOL", help="apply a plan even when the config "
+                     "has no managed_webhooks section or the plan deletes more than "
+                     "--mass-removal-threshold of the managed hooks (default false)")
+    run.add_argument("--mass-removal-threshold", type=_fraction,
+                     default=DEFAULT_MASS_REMOVAL_THRESHOLD, metavar="FRACTION",
+                     help="share of the managed hooks one run may delete without "
+                     "--allow-mass-removal (default %(default)s)")
 
     prow = p.add_argument_group(
         "Prow hmac's flags", "Flags of Prow's hmac that go by another name here or mean "
@@ -167,6 +178,8 @@ def options_from(args: argparse.Namespace) -> HmacOptions:
         supplemental_config_dirs=tuple(args.supplemental_prow_config_dir),
         supplemental_config_suffix=args.supplemental_prow_configs_filename_suffix,
         dry_run=args.dry_run,
+        allow_mass_removal=args.allow_mass_removal,
+        mass_removal_threshold=args.mass_removal_threshold,
         wait_for_externalsecret=args.wait_for_externalsecret,
         kubeconfig=args.kubeconfig,
         context=args.context,
@@ -201,3 +214,12 @@ def _endpoint(text: str) -> str:
         raise argparse.ArgumentTypeError(f"expected an http(s) URL, not {text!r}")
     return text.rstrip("/")
 
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, not {text!r}")
+    return value

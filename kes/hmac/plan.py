@@ -151,7 +151,9 @@ def _current_tokens(
     keeps signing with one of them until it is changed, so the new key must hold them."""
     org, slash, _ = key.partition("/")
     source = org if slash and org in stored else GLOBAL_KEY
-    when = max(created_after - _COPY_OFFSET, ZERO_TIME)
+    # An empty entry means Go's zero time, the earliest time there is: Prow's Go dates
+    # the copy a second before it, in year 0, which no datetime holds.
+    when = created_after - _COPY_OFFSET if created_after - ZERO_TIME >= _COPY_OFFSET else ZERO_TIME
     return source, tuple(Token(t.value, when) for t in stored.get(source, ()))
 
 
@@ -184,6 +186,46 @@ def _unchanged(key: str, tokens: tuple[Token, ...], hooked: bool) -> KeyPlan:
             key, Action.UNCHANGED, HookAction.CREATE, "hook missing", newest(tokens)
         )
     return KeyPlan(key, Action.UNCHANGED, HookAction.NONE, "current token is recent enough")
+
+
+def mass_removal(
+    plan: Plan, config: ManagedWebhooks, hooks_found: int, threshold: float
+) -> str | None:
+    """Why applying `plan` needs --allow-mass-removal, or None. `hooks_found`: the
+    managed hooks that exist; `threshold`: the share of them a plan may delete.
+
+    A hook replaced at the other level (a repo's by its org's, an org's by some of its
+    repos') is a move, not a removal, and does not count."""
+    configured = config.org_repo_config
+    deleted = [
+        k.key for k in plan.keys
+        if k.hook is HookAction.DELETE and not _moved(k.key, configured)
+    ]
+    consequence = (
+        f"it would delete {len(deleted)} of the {hooks_found} managed hooks"
+        + (f" ({_some(deleted)})" if deleted else "")
+        + f" and drop the tokens of {len(plan.removed)} keys"
+    )
+    if not config.present:
+        return (
+            "the Prow config has no managed_webhooks section (a wrong --config-path, or an "
+            f"empty file?): {consequence}"
+        )
+    if len(deleted) > threshold * hooks_found:
+        return f"{consequence}, more than {threshold:.0%} of them"
+    return None
+
+
+def _moved(key: str, configured: Collection[str]) -> bool:
+    org, slash, _ = key.partition("/")
+    if slash:
+        return org in configured
+    return any(other.startswith(key + "/") for other in configured)
+
+
+def _some(keys: list[str], shown: int = 5) -> str:
+    more = len(keys) - shown
+    return ", ".join(keys[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 def format_plan(plan: Plan) -> str:

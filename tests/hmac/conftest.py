@@ -192,6 +192,7 @@ class Harness:
         unchecked: bool = False,
         token: str = BOT_TOKEN,
         credentials: Credentials | None = None,
+        allow_mass_removal: bool = False,
     ) -> HmacJob:
         """`unchecked`: no propagation check at all, as without --wait-for-externalsecret.
         `credentials`: how the job authenticates (default: `token`)."""
@@ -202,6 +203,7 @@ class Harness:
             config=config,
             store=TokenStore(self.gsm, PROJECT, SECRET),
             github=HookClient(credentials or TokenCredentials(token), self.api()),
+            allow_mass_removal=allow_mass_removal,
             propagation=None if unchecked else propagation or self.propagation,
             hook_url=self.hook_url,
             dry_run=dry_run,

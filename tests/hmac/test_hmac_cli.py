@@ -185,3 +185,19 @@ def test_a_bad_endpoint_is_a_usage_error(capsys) -> None:
         build_parser().parse_args([*REQUIRED, "--github-endpoint", "ghproxy"])
     assert "expected an http(s) URL, not 'ghproxy'" in capsys.readouterr().err
 
+
+def test_a_config_without_managed_webhooks_is_refused_unless_allowed(
+    emulators, capsys, tmp_path
+) -> None:
+    gsm, github, argv = emulators
+    (tmp_path / "config.yaml").write_text("plank: {}\n")
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert f"config: no managed_webhooks section in {tmp_path / 'config.yaml'}" in captured.out
+    assert captured.err == (
+        "kes hmac: refused: the Prow config has no managed_webhooks section (a wrong "
+        "--config-path, or an empty file?): it would delete 0 of the 0 managed hooks and drop "
+        "the tokens of 0 keys; pass --allow-mass-removal to apply it\n"
+    )
+    assert main([*argv, "--allow-mass-removal"]) == 0
+    assert github.writes == 0 and gsm.counters.calls["AddSecretVersion"] == 0

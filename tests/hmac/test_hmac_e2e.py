@@ -172,9 +172,7 @@ def test_as_a_github_app_with_a_split_config_and_the_first_endpoint_down(
     }}))
     (tmp / "sup" / "team").mkdir(parents=True)
     (tmp / "sup" / "team" / "foo_prowconfig.yaml").write_text(yaml.safe_dump({
-        "managed_webhooks": {"org_repo_config": {
-            "foo/baz": {"token_created_after": "2020-01-01T00:00:00Z"},
-        }},
+        "managed_webhooks": {"org_repo_config": {"foo/baz": {}}},
     }))
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))
