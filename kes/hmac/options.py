@@ -1,7 +1,7 @@
 """`kes hmac`'s flags: kes's own, Prow's config and GitHub flags with Prow's names and
-meaning, and Prow hmac's flags for its Kubernetes Secret, which are taken with a
-notice naming what replaces each (so a Prow job definition runs after the few edits
-the notices list, and nothing it says is silently ignored).
+meaning, and the Prow hmac flags that have no use here, which are taken with a notice
+naming what replaces each: a Prow job definition runs once the kes flags are added,
+and nothing it says is silently ignored.
 """
 
 from __future__ import annotations
@@ -28,6 +28,10 @@ PROW_ONLY_FLAGS = {
     "--hmac-token-secret-namespace": _EXTERNALSECRET_INSTEAD,
     "--hmac-token-key": "not used: the Secret's key is the ExternalSecret's "
     "spec.data[].name, and the tokens live in --gsm-project/--gsm-secret",
+    # Prow's "default" context is the cluster the job runs in unless the kubeconfig has
+    # one of that name, which --context cannot say: the choice is left to the user.
+    "--kubeconfig-context": "not used: name the context with --context (with --kubeconfig); "
+    "without either, the in-cluster service account is used",
     "--job-config-path": "not used: managed_webhooks is never read from job configs "
     "(nor is it by Prow)",
     "--github-host": "not used: Prow uses it for git access; kes hmac only calls the API "
@@ -152,12 +156,9 @@ def add_arguments(p: argparse.ArgumentParser, bool_flag: Callable[[str], bool]) 
                      "--allow-mass-removal (default %(default)s)")
 
     prow = p.add_argument_group(
-        "Prow hmac's flags", "Flags of Prow's hmac that go by another name here or mean "
-        "nothing with tokens in Secret Manager: accepted, each with a notice naming what "
-        "replaces it."
+        "Prow hmac's flags", "Flags of Prow's hmac with no use here, where tokens live in "
+        "Secret Manager: accepted, each with a notice naming what replaces it."
     )
-    prow.add_argument("--kubeconfig-context", dest="context", metavar="NAME",
-                      action=_Notice, notice="read as --context", help="read as --context")
     for flag, notice in PROW_ONLY_FLAGS.items():
         prow.add_argument(flag, dest=argparse.SUPPRESS, metavar="VALUE", action=_Notice,
                           notice=notice, help=notice.replace("%", "%%"))
@@ -191,7 +192,7 @@ def options_from(args: argparse.Namespace) -> HmacOptions:
 
 
 class _Notice(argparse.Action):
-    """A Prow flag: records a notice; stores the value only when `dest` says where."""
+    """A Prow flag with no use here: records a notice, stores nothing."""
 
     def __init__(self, option_strings: Sequence[str], dest: str, notice: str,
                  **kwargs: Any) -> None:
@@ -200,8 +201,6 @@ class _Notice(argparse.Action):
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
                  values: Any, option_string: str | None = None) -> None:
-        if self.dest != argparse.SUPPRESS:
-            setattr(namespace, self.dest, values)
         namespace.notices = (*namespace.notices, f"{option_string}: {self.notice}")
 
 

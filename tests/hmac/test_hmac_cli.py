@@ -132,7 +132,8 @@ def test_prow_hmac_flags_are_taken_with_a_notice_each(emulators, capsys) -> None
         "--wait-for-externalsecret NAMESPACE/NAME",
         "kes hmac: notice: --hmac-token-key: not used: the Secret's key is the ExternalSecret's "
         "spec.data[].name, and the tokens live in --gsm-project/--gsm-secret",
-        "kes hmac: notice: --kubeconfig-context: read as --context",
+        "kes hmac: notice: --kubeconfig-context: not used: name the context with --context "
+        "(with --kubeconfig); without either, the in-cluster service account is used",
         "kes hmac: notice: --job-config-path: not used: managed_webhooks is never read from "
         "job configs (nor is it by Prow)",
         "kes hmac: notice: --github-host: not used: Prow uses it for git access; kes hmac only "
@@ -140,9 +141,11 @@ def test_prow_hmac_flags_are_taken_with_a_notice_each(emulators, capsys) -> None
     ]
 
 
-def test_kubeconfig_context_is_read_as_context() -> None:
-    args = build_parser().parse_args([*REQUIRED, "--kubeconfig-context", "prow-services"])
-    assert args.context == "prow-services"
+def test_kubeconfig_context_is_not_taken_for_context() -> None:
+    """Prow's `--kubeconfig-context=default` means the job's own cluster; as --context it
+    would make kes hmac look for a kubeconfig instead."""
+    args = build_parser().parse_args([*REQUIRED, "--kubeconfig-context", "default"])
+    assert args.context is None
 
 
 @pytest.mark.parametrize(
