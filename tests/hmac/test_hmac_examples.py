@@ -1,5 +1,7 @@
-"""The example files in config/hmac/ stay in step with the code."""
+"""The example files in config/hmac/ and docs/hmac.md stay in step with the code."""
 
+import argparse
+import re
 from pathlib import Path
 
 import yaml
@@ -53,3 +55,17 @@ def test_rbac_lets_the_job_read_just_those_two_objects() -> None:
         ("secrets", ("hmac-token",), ("get",)),
     }
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
+
+
+def test_the_page_documents_every_flag_and_no_other() -> None:
+    """docs/hmac.md's flag table against `kes hmac --help`."""
+    page = (EXAMPLES.parents[1] / "docs" / "hmac.md").read_text()
+    section = page[page.index("## Flags"):page.index("## Configuration")]
+    names = [line.split("|")[1] for line in section.splitlines() if line.startswith("| `--")]
+    documented = {flag for name in names for flag in re.findall(r"`(--[a-z-]+)", name)}
+    subparsers = next(
+        a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)
+    )
+    hmac = subparsers.choices["hmac"]
+    flags = {s for a in hmac._actions for s in a.option_strings if s.startswith("--")}
+    assert documented == flags - {"--help"}
