@@ -44,6 +44,22 @@ WRITE_METHODS = (
 )
 
 
+class FakeTime:
+    """A clock that only the sleeps it is given move, so waits are exact."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds > 0
+        self.slept.append(seconds)
+        self.now += seconds
+
+
 @dataclass(frozen=True)
 class KeyPair:
     private_pem: str = field(repr=False)

@@ -10,7 +10,7 @@ import pytest
 from kes.hmac.github import HookClient
 from kes.hmac.github_api import Api, ApiSettings
 from kes.hmac.github_auth import AppCredentials, GitHubCallError, TokenCredentials
-from tests.hmac.conftest import APP_ID, BOT_TOKEN
+from tests.hmac.conftest import APP_ID, BOT_TOKEN, FakeTime
 
 FAST = {"backoff": 0.0, "seconds_between_requests": 0.0, "seconds_between_writes": 0.0}
 LIST_REPO_HOOKS = "GET /repos/{owner}/{repo}/hooks"
@@ -74,19 +74,6 @@ async def test_no_endpoint_reachable_names_each_and_backs_off_between_rounds() -
         f"{first} (ConnectionError), {second} (ConnectionError)"
     )
     assert slept == [0.5, 1.0]
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 async def test_the_throttle_holds_back_each_request_beyond_the_burst(github) -> None:
