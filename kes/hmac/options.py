@@ -30,8 +30,8 @@ PROW_ONLY_FLAGS = {
     "spec.data[].name, and the tokens live in --gsm-project/--gsm-secret",
     # Prow's "default" context is the cluster the job runs in unless the kubeconfig has
     # one of that name, which --context cannot say: the choice is left to the user.
-    "--kubeconfig-context": "not used: name the context with --context (with --kubeconfig); "
-    "without either, the in-cluster service account is used",
+    "--kubeconfig-context": "not used: name a kubeconfig context with --context; without "
+    "it the cluster is found as by every kes command ($KUBECONFIG, then in-cluster)",
     "--job-config-path": "not used: managed_webhooks is never read from job configs "
     "(nor is it by Prow)",
     "--github-host": "not used: Prow uses it for git access; kes hmac only calls the API "

@@ -132,8 +132,9 @@ def test_prow_hmac_flags_are_taken_with_a_notice_each(emulators, capsys) -> None
         "--wait-for-externalsecret NAMESPACE/NAME",
         "kes hmac: notice: --hmac-token-key: not used: the Secret's key is the ExternalSecret's "
         "spec.data[].name, and the tokens live in --gsm-project/--gsm-secret",
-        "kes hmac: notice: --kubeconfig-context: not used: name the context with --context "
-        "(with --kubeconfig); without either, the in-cluster service account is used",
+        "kes hmac: notice: --kubeconfig-context: not used: name a kubeconfig context with "
+        "--context; without it the cluster is found as by every kes command ($KUBECONFIG, "
+        "then in-cluster)",
         "kes hmac: notice: --job-config-path: not used: managed_webhooks is never read from "
         "job configs (nor is it by Prow)",
         "kes hmac: notice: --github-host: not used: Prow uses it for git access; kes hmac only "
