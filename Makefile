@@ -17,7 +17,7 @@ demo: $(BIN)/.installed
 
 test: $(BIN)/.installed
 	$(BIN)/ruff check .
-	$(BIN)/mypy kes kes_emulators
+	$(BIN)/mypy kes kes_emulators bench
 	$(BIN)/pytest -n auto
 
 clean:

@@ -65,6 +65,8 @@ class Record:
     foreign: Foreign | None = None
     clamp_noted: bool = False
     """Whether the log already said that its refreshInterval was raised to the minimum."""
+    write_failures: int = 0
+    """Failed Secret writes in a row: the next attempt waits longer each time."""
 
     @property
     def versions(self) -> frozenset[SecretVersionName]:
@@ -90,6 +92,9 @@ class ClusterCache:
         self.namespaces: dict[str, dict[str, str]] = {}
         self._users: dict[SecretVersionName, set[Key]] = {}
         self._by_namespace: dict[str, set[Key]] = {}
+        self.changed_versions: set[SecretVersionName] = set()
+        """Versions whose users changed since the poller last looked: their polling
+        interval may have changed, or nobody uses them any more."""
 
     # ---- ExternalSecrets -----------------------------------------------------------
 
@@ -149,8 +154,10 @@ class ClusterCache:
             users.discard(key)
             if not users:
                 del self._users[version]
+            self.changed_versions.add(version)
         for version in new.versions if new else ():
             self._users.setdefault(version, set()).add(key)
+            self.changed_versions.add(version)
         namespace = key[0]
         if new is None:
             in_namespace = self._by_namespace.get(namespace, set())

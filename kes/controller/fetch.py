@@ -43,6 +43,15 @@ class RateLimiter:
 FetchResult = SecretValue | GsmError
 
 
+def same_result(old: FetchResult | None, new: FetchResult) -> bool:
+    """Whether a fetch found what the previous one did: then nobody needs a sync."""
+    if isinstance(old, SecretValue) and isinstance(new, SecretValue):
+        return old.name == new.name and old.data == new.data
+    if isinstance(old, GsmError) and isinstance(new, GsmError):
+        return str(old) == str(new)
+    return False
+
+
 class Fetcher:
     def __init__(self, gsm: SecretManager, max_concurrent: int, rate_per_project: float) -> None:
         self._gsm = gsm

@@ -25,7 +25,6 @@ class EventHandlers:
         else:
             change = self._cache.upsert_externalsecret(obj)
         if change is Change.SPEC:
-            self._poller.reschedule()
             self._poller.request(key_of(obj), refetch=True)
         elif change is Change.REMOVED:
             self._poller.forget(key_of(obj))

@@ -66,6 +66,11 @@ class ControllerMetrics:
             "Duration of one sync cycle (fetch, render, write)",
             registry=self.registry,
         )
+        self.renders = Counter(
+            "kes_renders",
+            "ExternalSecrets rendered into a desired Secret (only when their inputs changed)",
+            registry=self.registry,
+        )
         self.cycle_fetches = Counter(
             "kes_poll_cycle_fetches",
             "Distinct GSM versions accessed by sync cycles",

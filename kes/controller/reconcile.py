@@ -60,7 +60,7 @@ class Reconciler:
 
     async def sync(
         self, record: Record, results: Mapping[SecretVersionName, FetchResult]
-    ) -> None:
+    ) -> Outcome:
         """Render, compare, write what differs, report; never raises for one bad object."""
         outcome = await self._outcome(record, results)
         namespace, name = record.key
@@ -72,6 +72,7 @@ class Reconciler:
                 "status not written",
                 extra={"externalsecret": f"{namespace}/{name}", "error": str(e)},
             )
+        return outcome
 
     async def _outcome(
         self, record: Record, results: Mapping[SecretVersionName, FetchResult]
@@ -99,6 +100,7 @@ class Reconciler:
                 return Outcome(Reason.PROVIDER_ERROR, f"{ref} has not been fetched yet")
             payloads[ref] = result.data
             versions.append((str(ref), str(result.name)))
+        self._metrics.renders.inc()
         try:
             desired = render_secret(name, namespace, spec, payloads)
         except KesError as e:

@@ -6,13 +6,17 @@ resources and properties share it. Each version's due times sit at a fixed phase
 inside its interval, from a hash of its name, so a large cluster's fetches are
 spread over the interval instead of arriving in one burst, and the spread is the
 same on every replica and every restart.
+
+A cycle costs what changed: a fetched version whose payload is the same as before
+syncs nobody; a changed one syncs exactly the ExternalSecrets that use it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import heapq
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 
 from kes.kube import Key
@@ -37,17 +41,13 @@ read on spec changes and requested-at anyway, so polling it every 30th interval 
 enough to notice a disable or destroy."""
 
 
-def poll_intervals(
-    uses: Iterable[tuple[float, Iterable[SecretVersionName]]],
-) -> dict[SecretVersionName, float]:
-    """Each version's polling interval from (interval, versions) of the resources using
-    it: the shortest, times PINNED_INTERVAL_FACTOR for a numbered version."""
-    intervals: dict[SecretVersionName, float] = {}
-    for interval, versions in uses:
-        for name in versions:
-            every = interval * PINNED_INTERVAL_FACTOR if name.pinned else interval
-            intervals[name] = min(every, intervals.get(name, every))
-    return intervals
+def poll_interval(version: SecretVersionName, user_intervals: Iterable[float]) -> float | None:
+    """How often to poll `version` given its users' intervals (0: sync once): the
+    shortest, times PINNED_INTERVAL_FACTOR for a numbered version; None: not polled."""
+    shortest = min((i for i in user_intervals if i > 0), default=None)
+    if shortest is None:
+        return None
+    return shortest * PINNED_INTERVAL_FACTOR if version.pinned else shortest
 
 
 def backoff(interval: float, failures: int, maximum: float) -> float:
@@ -63,30 +63,53 @@ class _Entry:
 
 
 class Schedule:
-    """Due times of the GSM versions that are polled."""
+    """Due times of the polled versions, in a heap: finding what is due costs what is
+    due, not what is polled."""
 
     def __init__(self, max_backoff: float) -> None:
         self._max_backoff = max_backoff
         self._entries: dict[SecretVersionName, _Entry] = {}
+        self._heap: list[tuple[float, SecretVersionName]] = []
 
-    def set_intervals(self, intervals: Mapping[SecretVersionName, float], now: float) -> None:
-        """Poll exactly these versions at these intervals (seconds, > 0)."""
-        for name in self._entries.keys() - intervals.keys():
-            del self._entries[name]
-        for name, interval in intervals.items():
-            entry = self._entries.get(name)
-            if entry is None:
-                self._entries[name] = _Entry(interval, next_slot(name, interval, now))
-            elif entry.interval != interval:
-                entry.interval = interval
-                if entry.failures == 0:
-                    entry.due = next_slot(name, interval, now)
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _push(self, name: SecretVersionName, entry: _Entry) -> None:
+        heapq.heappush(self._heap, (entry.due, name))
+
+    def set_interval(self, name: SecretVersionName, interval: float | None, now: float) -> None:
+        """Poll `name` every `interval` seconds from now on; None stops polling it."""
+        entry = self._entries.get(name)
+        if interval is None:
+            self._entries.pop(name, None)
+        elif entry is None:
+            entry = self._entries[name] = _Entry(interval, next_slot(name, interval, now))
+            self._push(name, entry)
+        elif entry.interval != interval:
+            entry.interval = interval
+            if entry.failures == 0:
+                entry.due = next_slot(name, interval, now)
+                self._push(name, entry)
+
+    def _current(self, due: float, name: SecretVersionName) -> bool:
+        """Whether a heap item still stands (items are left behind when due times move)."""
+        entry = self._entries.get(name)
+        return entry is not None and entry.due == due
 
     def due(self, now: float) -> list[SecretVersionName]:
-        return sorted(name for name, entry in self._entries.items() if entry.due <= now)
+        """Every version due by `now`; each is due again only after `fetched`."""
+        found = []
+        while self._heap and self._heap[0][0] <= now:
+            due, name = heapq.heappop(self._heap)
+            if self._current(due, name):
+                found.append(name)
+                self._entries[name].due = math.inf
+        return sorted(found)
 
     def next_due(self) -> float | None:
-        return min((entry.due for entry in self._entries.values()), default=None)
+        while self._heap and not self._current(*self._heap[0]):
+            heapq.heappop(self._heap)
+        return self._heap[0][0] if self._heap else None
 
     def fetched(self, name: SecretVersionName, ok: bool, now: float) -> None:
         entry = self._entries.get(name)
@@ -98,18 +121,48 @@ class Schedule:
         else:
             entry.failures += 1
             entry.due = now + backoff(entry.interval, entry.failures, self._max_backoff)
+        self._push(name, entry)
 
     def failures(self, name: SecretVersionName) -> int:
         entry = self._entries.get(name)
         return entry.failures if entry else 0
 
+    def interval(self, name: SecretVersionName) -> float | None:
+        entry = self._entries.get(name)
+        return entry.interval if entry else None
 
-@dataclass(frozen=True)
-class CyclePlan:
-    fetch: frozenset[SecretVersionName]
-    """Distinct GSM version names to access this cycle."""
-    sync: frozenset[Key]
-    """ExternalSecrets to render and compare this cycle."""
+
+class Retries:
+    """When a resource is synced again without anything having changed (a write that
+    failed, a foreign Secret due for a look): one time per resource, in a heap."""
+
+    def __init__(self) -> None:
+        self._at: dict[Key, float] = {}
+        self._heap: list[tuple[float, Key]] = []
+
+    def at(self, key: Key, when: float) -> None:
+        self._at[key] = when
+        heapq.heappush(self._heap, (when, key))
+
+    def cancel(self, key: Key) -> None:
+        self._at.pop(key, None)
+
+    def _current(self, when: float, key: Key) -> bool:
+        return self._at.get(key) == when
+
+    def due(self, now: float) -> list[Key]:
+        found = []
+        while self._heap and self._heap[0][0] <= now:
+            when, key = heapq.heappop(self._heap)
+            if self._current(when, key):
+                del self._at[key]
+                found.append(key)
+        return found
+
+    def next_due(self) -> float | None:
+        while self._heap and not self._current(*self._heap[0]):
+            heapq.heappop(self._heap)
+        return self._heap[0][0] if self._heap else None
 
 
 @dataclass
@@ -125,26 +178,31 @@ class Requests:
         return bool(self.refetch or self.resync)
 
 
-def plan_cycle(
-    due_versions: Iterable[SecretVersionName],
+def plan_fetch(
+    due: Iterable[SecretVersionName],
     requests: Requests,
-    versions_of: Mapping[Key, frozenset[SecretVersionName]],
-    polled: Iterable[Key],
-    cached: Iterable[SecretVersionName],
-) -> CyclePlan:
-    """One cycle's work: each needed version once, each affected resource once.
-
-    `versions_of` maps every known ExternalSecret to its versions; `polled` are
-    those refreshed by polling (refreshInterval 0 means sync once); `cached` are
-    versions whose last fetch succeeded.
-    """
-    due = set(due_versions)
-    have = set(cached)
+    versions_of: Callable[[Key], Collection[SecretVersionName]],
+    cached: Collection[SecretVersionName],
+) -> frozenset[SecretVersionName]:
+    """What one cycle fetches: each due version once, every version of a resource asked
+    to refetch, and what a resync needs but does not have."""
     fetch = set(due)
     for key in requests.refetch:
-        fetch |= versions_of.get(key, frozenset())
+        fetch.update(versions_of(key))
     for key in requests.resync:
-        fetch |= versions_of.get(key, frozenset()) - have
-    sync = {key for key in polled if versions_of.get(key, frozenset()) & due}
-    sync |= (requests.refetch | requests.resync) & versions_of.keys()
-    return CyclePlan(frozenset(fetch), frozenset(sync))
+        fetch.update(v for v in versions_of(key) if v not in cached)
+    return frozenset(fetch)
+
+
+def plan_sync(
+    changed: Iterable[SecretVersionName],
+    requests: Requests,
+    users_of: Callable[[SecretVersionName], Collection[Key]],
+    polled: Callable[[Key], bool],
+    known: Callable[[Key], bool],
+) -> frozenset[Key]:
+    """Who one cycle syncs: the polled users of every version whose payload changed,
+    and every known resource that asked."""
+    sync = {key for version in changed for key in users_of(version) if polled(key)}
+    sync.update(key for key in requests.refetch | requests.resync if known(key))
+    return frozenset(sync)

@@ -10,8 +10,9 @@ from kes.controller.schedule import (
     backoff,
     next_slot,
     phase,
-    plan_cycle,
-    poll_intervals,
+    plan_fetch,
+    plan_sync,
+    poll_interval,
 )
 from kes.names import SecretVersionName
 
@@ -53,7 +54,8 @@ def test_backoff_doubles_from_the_interval_up_to_the_cap() -> None:
 
 def test_each_version_is_due_once_per_interval() -> None:
     schedule = Schedule(max_backoff=300)
-    schedule.set_intervals({A: 10, B: 10}, now=0)
+    schedule.set_interval(A, 10, now=0)
+    schedule.set_interval(B, 10, now=0)
     fetched = {A: 0, B: 0}
     now = 0.0
     while now < 100:
@@ -64,9 +66,19 @@ def test_each_version_is_due_once_per_interval() -> None:
     assert fetched == {A: 10, B: 10}
 
 
+def test_a_due_version_is_not_due_again_until_fetched() -> None:
+    schedule = Schedule(max_backoff=300)
+    schedule.set_interval(A, 10, now=0)
+    assert schedule.due(1000) == [A]
+    assert schedule.due(1000) == []
+    assert schedule.next_due() is None
+    schedule.fetched(A, ok=True, now=1000)
+    assert schedule.next_due() == pytest.approx(next_slot(A, 10, 1000))
+
+
 def test_failures_back_off_and_success_resets() -> None:
     schedule = Schedule(max_backoff=40)
-    schedule.set_intervals({A: 10}, now=0)
+    schedule.set_interval(A, 10, now=0)
     first = schedule.next_due()
     assert first is not None
     schedule.fetched(A, ok=False, now=first)
@@ -78,54 +90,52 @@ def test_failures_back_off_and_success_resets() -> None:
     assert schedule.next_due() == pytest.approx(next_slot(A, 10, first + 20))
 
 
-def test_set_intervals_drops_unused_versions_and_follows_interval_changes() -> None:
+def test_set_interval_drops_unused_versions_and_follows_interval_changes() -> None:
     schedule = Schedule(max_backoff=300)
-    schedule.set_intervals({A: 10, B: 10}, now=0)
-    schedule.set_intervals({A: 5}, now=0)
-    assert schedule.due(1000) == [A]
+    schedule.set_interval(A, 10, now=0)
+    schedule.set_interval(B, 10, now=0)
+    schedule.set_interval(B, None, now=0)
+    schedule.set_interval(A, 5, now=0)
+    assert len(schedule) == 1
     assert schedule.next_due() == pytest.approx(next_slot(A, 5, 0))
+    assert schedule.due(1000) == [A]
 
 
-def test_plan_fetches_each_due_version_once_and_syncs_its_polled_users() -> None:
-    versions_of = {
-        ("ns", "one"): frozenset({A, B}),
-        ("ns", "two"): frozenset({A}),
-        ("ns", "three"): frozenset({C}),
-        ("ns", "once"): frozenset({A}),
-    }
-    plan = plan_cycle(
-        due_versions=[A],
-        requests=Requests(),
-        versions_of=versions_of,
-        polled=[("ns", "one"), ("ns", "two"), ("ns", "three")],
-        cached=[A, B, C],
-    )
-    assert plan.fetch == {A}
-    assert plan.sync == {("ns", "one"), ("ns", "two")}
+def test_a_thousand_versions_are_found_due_from_a_heap() -> None:
+    schedule = Schedule(max_backoff=300)
+    names = [V(f"projects/p/secrets/s{i}/versions/latest") for i in range(1000)]
+    for name in names:
+        schedule.set_interval(name, 10, now=0)
+    due = schedule.due(1.0)
+    assert due == sorted(n for n in names if phase(n, 10) <= 1.0)
+    next_due = schedule.next_due()
+    assert next_due is not None and next_due > 1.0
 
 
-def test_plan_refetches_requested_resources_and_resyncs_drift_from_cache() -> None:
-    versions_of = {("ns", "new"): frozenset({A, B}), ("ns", "drifted"): frozenset({B, C})}
-    plan = plan_cycle(
-        due_versions=[],
-        requests=Requests(refetch={("ns", "new")}, resync={("ns", "drifted")}),
-        versions_of=versions_of,
-        polled=[],
-        cached=[A, B],
-    )
+def test_plan_fetch_takes_due_versions_once_and_what_requests_need() -> None:
+    versions = {("ns", "new"): {A, B}, ("ns", "drifted"): {B, C}}
+    requests = Requests(refetch={("ns", "new")}, resync={("ns", "drifted")})
     # New: all its versions, fresh. Drifted: only what is not cached (C failed before).
-    assert plan.fetch == {A, B, C}
-    assert plan.sync == {("ns", "new"), ("ns", "drifted")}
+    assert plan_fetch([A], requests, lambda k: versions.get(k, set()), cached={A, B}) == {
+        A, B, C}
+    assert plan_fetch([C], Requests(), lambda k: set(), cached=set()) == {C}
 
 
-def test_plan_ignores_requests_for_unknown_resources() -> None:
-    plan = plan_cycle([], Requests(refetch={("ns", "gone")}), {}, [], [])
-    assert plan.fetch == frozenset() and plan.sync == frozenset()
+def test_plan_sync_takes_polled_users_of_changed_versions_and_every_asker() -> None:
+    users = {A: {("ns", "one"), ("ns", "two"), ("ns", "once")}, B: {("ns", "one")}}
+    polled = {("ns", "one"), ("ns", "two"), ("ns", "asked")}
+    requests = Requests(resync={("ns", "asked"), ("ns", "gone")})
+    sync = plan_sync([A], requests, lambda v: users.get(v, set()), polled.__contains__,
+                     lambda key: key != ("ns", "gone"))
+    assert sync == {("ns", "one"), ("ns", "two"), ("ns", "asked")}
+    assert plan_sync([], Requests(), lambda v: set(), polled.__contains__,
+                     lambda key: True) == frozenset()
 
 
-def test_poll_intervals_take_the_shortest_and_stretch_numbered_versions() -> None:
+def test_poll_interval_takes_the_shortest_and_stretches_numbered_versions() -> None:
     latest = V("projects/p/secrets/s/versions/latest")
-    alias = V("projects/p/secrets/s/versions/current")
     pinned = V("projects/p/secrets/s/versions/7")
-    uses = [(60.0, {latest, pinned}), (10.0, {latest, alias}), (20.0, {pinned})]
-    assert poll_intervals(uses) == {latest: 10.0, alias: 10.0, pinned: 600.0}
+    assert poll_interval(latest, [60.0, 10.0, 0.0]) == 10.0
+    assert poll_interval(pinned, [20.0, 60.0]) == 600.0
+    assert poll_interval(latest, [0.0]) is None
+    assert poll_interval(latest, []) is None

@@ -1,0 +1,1 @@
+"""kes benchmarks: the real controller process against emulators in their own processes."""
