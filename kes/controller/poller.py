@@ -222,6 +222,15 @@ class Poller:
                 log.debug("cycle", extra={"fetched": len(fetch), "synced": len(sync)})
             return CycleReport(len(fetch), len(sync))
 
+    def _counted_interval(self, record: Record) -> float:
+        """How often KES's sync counter counts this resource while nothing changes: once
+        per its poll interval, as KES synced it (never when it is not polled)."""
+        if self._settings.disable_polling:
+            return 0.0
+        if record.spec is None:
+            return self._settings.poll_interval
+        return self.interval_of(record.spec)
+
     def _plan_retry(self, record: Record) -> None:
         """A failed write is tried again with a growing wait; a Secret found foreign is
         looked at again when its re-check is due. Other failures wait for a change
@@ -252,9 +261,11 @@ class Poller:
                 return
             async with slots:
                 try:
-                    await self._reconciler.sync(record, self._results)
+                    outcome = await self._reconciler.sync(record, self._results)
                 except Exception:  # a bug with one object must not stop the others
                     log.exception("sync failed", extra={"externalsecret": "/".join(key)})
+                    return
+                self._metrics.synced(key, outcome.ok, self._counted_interval(record))
                 self._plan_retry(record)
 
         await asyncio.gather(*(sync(key) for key in sorted(keys)))

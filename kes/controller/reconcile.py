@@ -64,7 +64,6 @@ class Reconciler:
         """Render, compare, write what differs, report; never raises for one bad object."""
         outcome = await self._outcome(record, results)
         namespace, name = record.key
-        self._metrics.synced(namespace, name, outcome.ok, time.time())
         try:
             await self._report(record, outcome)
         except KesError as e:
