@@ -25,6 +25,7 @@ from kes.controller.cache import ClusterCache
 from kes.controller.fetch import CONTROLLER_RETRY, Fetcher
 from kes.controller.handlers import EventHandlers
 from kes.controller.health import serve_health
+from kes.controller.heartbeat import StatusHeartbeat
 from kes.controller.leader import LeaderElector, LeaseConfig
 from kes.controller.metrics import ControllerMetrics
 from kes.controller.poller import Poller
@@ -60,8 +61,10 @@ class Controller:
         self.kube = Kube(cluster, metrics.on_kube_request)
         self.cache = ClusterCache(settings.instance_id, settings.default_project)
         fetcher = Fetcher(gsm, settings.max_concurrent_fetches, settings.access_rate_per_project)
-        reconciler = Reconciler(settings, self.cache, SecretWriter(self.kube), metrics)
-        self.poller = Poller(settings, self.cache, fetcher, reconciler, metrics)
+        writer = SecretWriter(self.kube)
+        reconciler = Reconciler(settings, self.cache, writer, metrics)
+        self.heartbeat = StatusHeartbeat(settings, self.cache, writer)
+        self.poller = Poller(settings, self.cache, fetcher, reconciler, self.heartbeat, metrics)
         self.handlers = EventHandlers(self.cache, self.poller)
         self.ready = asyncio.Event()
         self.standing_by = False
@@ -141,8 +144,9 @@ class Controller:
             on_started=self._on_watching,
         ))
         poller = asyncio.create_task(self.poller.run(stop))
+        heartbeat = asyncio.create_task(self.heartbeat.run(stop))
         stopped = asyncio.ensure_future(stop.wait())
-        tasks = {operator, poller, stopped}
+        tasks = {operator, poller, heartbeat, stopped}
         leadership = asyncio.ensure_future(elector.keep(stop)) if elector else None
         if leadership is not None:
             tasks.add(leadership)
@@ -155,10 +159,12 @@ class Controller:
             if late:
                 log.warning("running cycle cut short", extra={"grace_seconds": SHUTDOWN_GRACE})
         # Otherwise leadership was lost: a standby may take over soon, so no new request.
-        poller.cancel()
-        await asyncio.wait({poller})
-        if not poller.cancelled() and (error := poller.exception()) is not None:
-            raise error
+        for task in (poller, heartbeat):
+            task.cancel()
+        await asyncio.wait({poller, heartbeat})
+        for task in (poller, heartbeat):
+            if not task.cancelled() and (error := task.exception()) is not None:
+                raise error
         if leadership is not None:
             await leadership
         # kopf cancels every task started after it: stop it only when kes's are done.

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 
 from kes.controller.cache import ClusterCache, Record
 from kes.controller.fetch import Fetcher, FetchResult, same_result
+from kes.controller.heartbeat import StatusHeartbeat
 from kes.controller.metrics import ControllerMetrics
 from kes.controller.reconcile import Reconciler
 from kes.controller.schedule import (
     Requests,
-    Retries,
     Schedule,
+    Timers,
     backoff,
     plan_fetch,
     plan_sync,
@@ -59,6 +60,7 @@ class Poller:
         cache: ClusterCache,
         fetcher: Fetcher,
         reconciler: Reconciler,
+        heartbeat: StatusHeartbeat,
         metrics: ControllerMetrics,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -66,10 +68,11 @@ class Poller:
         self._cache = cache
         self._fetcher = fetcher
         self._reconciler = reconciler
+        self._heartbeat = heartbeat
         self._metrics = metrics
         self._clock = clock
         self._schedule = Schedule(settings.max_backoff)
-        self._retries = Retries()
+        self._retries = Timers()
         self._results: dict[SecretVersionName, FetchResult] = {}
         self._requests = Requests()
         self._wake = asyncio.Event()
@@ -94,6 +97,7 @@ class Poller:
         polled at the next cycle."""
         self._metrics.forget(*key)
         self._retries.cancel(key)
+        self._heartbeat.forget(key)
         self._wake.set()
 
     @property
@@ -267,5 +271,7 @@ class Poller:
                     return
                 self._metrics.synced(key, outcome.ok, self._counted_interval(record))
                 self._plan_retry(record)
+                if record.status:
+                    self._heartbeat.after_write(key)
 
         await asyncio.gather(*(sync(key) for key in sorted(keys)))

@@ -160,10 +160,7 @@ class Reconciler:
                     "error": outcome.message,
                 },
             )
-        status = next_status(
-            record.status, outcome, record.generation, datetime.now(UTC),
-            self._settings.status_refresh,
-        )
+        status = next_status(record.status, outcome, record.generation, datetime.now(UTC))
         if status is not None:
             written = await self._writer.write_status(namespace, name, status)
             record.status = dict(written.get("status") or status)

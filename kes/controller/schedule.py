@@ -23,15 +23,15 @@ from kes.kube import Key
 from kes.names import SecretVersionName
 
 
-def phase(version_name: SecretVersionName, interval: float) -> float:
-    """A deterministic offset in [0, interval) for this version."""
-    digest = hashlib.sha256(str(version_name).encode()).digest()
+def phase(name: object, interval: float) -> float:
+    """A deterministic offset in [0, interval) for this name (a version, a resource)."""
+    digest = hashlib.sha256(str(name).encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 * interval
 
 
-def next_slot(version_name: SecretVersionName, interval: float, now: float) -> float:
-    """The first due time strictly after `now` on this version's grid."""
-    offset = phase(version_name, interval)
+def next_slot(name: object, interval: float, now: float) -> float:
+    """The first due time strictly after `now` on this name's grid."""
+    offset = phase(name, interval)
     return offset + interval * (math.floor((now - offset) / interval) + 1)
 
 
@@ -132,9 +132,10 @@ class Schedule:
         return entry.interval if entry else None
 
 
-class Retries:
-    """When a resource is synced again without anything having changed (a write that
-    failed, a foreign Secret due for a look): one time per resource, in a heap."""
+class Timers:
+    """One due time per resource, in a heap: when it is synced again without anything
+    having changed (a write that failed, a foreign Secret due for a look), or when its
+    status heartbeat is due."""
 
     def __init__(self) -> None:
         self._at: dict[Key, float] = {}

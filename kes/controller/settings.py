@@ -46,7 +46,9 @@ class ControllerSettings:
     foreign_recheck: float = 300.0
     """Seconds between GETs of a Secret kes found in its way and not owned by it."""
     status_refresh: float = 300.0
-    """Seconds after which an unchanged status still gets a new lastSync."""
+    """Seconds between refreshes of an unchanged status's lastSync."""
+    status_refresh_rate: float = 50.0
+    """At most this many lastSync refreshes per second; more objects stretch the period."""
     max_backoff: float = 300.0
     """Longest wait before retrying a GSM version that failed."""
     leader_election: bool = False
@@ -117,6 +119,9 @@ def settings_from_env(
             env, "FOREIGN_SECRET_RECHECK_SECONDS", positive_number, d.foreign_recheck
         ),
         status_refresh=read_env(env, "STATUS_REFRESH_SECONDS", positive_number, d.status_refresh),
+        status_refresh_rate=read_env(
+            env, "STATUS_REFRESH_RATE", positive_number, d.status_refresh_rate
+        ),
         leader_election=read_env(env, "LEADER_ELECTION", parse_bool, d.leader_election),
         lease_name=read_env(env, "LEADER_ELECTION_LEASE", non_empty, d.lease_name),
         lease_namespace=read_env(env, "POD_NAMESPACE", non_empty, d.lease_namespace),

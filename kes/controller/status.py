@@ -1,7 +1,8 @@
 """What an ExternalSecret's status and Events say after a sync, computed purely.
 
 Status is written only when it changes: the same outcome twice in a row writes
-nothing, except that `lastSync` is refreshed once it is older than a few minutes.
+nothing. `lastSync` is kept fresh by the status heartbeat (heartbeat.py), spread over
+its period, not by syncs.
 """
 
 from __future__ import annotations
@@ -44,15 +45,6 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _parse_iso(text: object) -> datetime | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    except ValueError:
-        return None
-
-
 def _ready_condition(
     outcome: Outcome, previous: Mapping[str, Any] | None, now: str, generation: int
 ) -> dict[str, Any]:
@@ -86,7 +78,6 @@ def next_status(
     outcome: Outcome,
     generation: int,
     now: datetime,
-    refresh_after: float,
 ) -> dict[str, Any] | None:
     """The status to write, or None when what the cluster holds already says it."""
     current = current or {}
@@ -103,13 +94,15 @@ def next_status(
         "conditions": [_ready_condition(outcome, _ready_of(current), stamp, generation)],
         "versions": versions,
     }
-    comparable = {k: current.get(k) for k in status}
-    if comparable == status:
-        last = _parse_iso(current.get("lastSync"))
-        if last is not None and (now - last).total_seconds() < refresh_after:
-            return None
+    if {k: current.get(k) for k in status} == status:
+        return None
     status["lastSync"] = stamp
     return status
+
+
+def iso_time(moment: datetime) -> str:
+    """A status timestamp, as KES wrote them."""
+    return _iso(moment)
 
 
 @dataclass(frozen=True)

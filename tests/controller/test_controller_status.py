@@ -13,7 +13,7 @@ OK = Outcome(Reason.SYNCED, versions=VERSIONS)
 
 
 def test_first_success_writes_kes_fields_conditions_and_versions() -> None:
-    status = next_status(None, OK, generation=2, now=NOW, refresh_after=300)
+    status = next_status(None, OK, generation=2, now=NOW)
     assert status == {
         "status": "SUCCESS",
         "observedGeneration": 2,
@@ -37,35 +37,37 @@ def test_first_success_writes_kes_fields_conditions_and_versions() -> None:
     }
 
 
-def test_same_outcome_writes_nothing_until_last_sync_is_old() -> None:
-    first = next_status(None, OK, 2, NOW, 300)
+def test_same_outcome_writes_nothing_however_old_last_sync_is() -> None:
+    first = next_status(None, OK, 2, NOW)
     assert first is not None
-    assert next_status(first, OK, 2, NOW + timedelta(seconds=299), 300) is None
-    refreshed = next_status(first, OK, 2, NOW + timedelta(seconds=300), 300)
-    assert refreshed is not None
-    assert refreshed["lastSync"] == "2026-01-02T03:09:05Z"
-    # The condition did not transition, so its time stays.
-    assert refreshed["conditions"][0]["lastTransitionTime"] == "2026-01-02T03:04:05Z"
+    assert next_status(first, OK, 2, NOW + timedelta(seconds=299)) is None
+    assert next_status(first, OK, 2, NOW + timedelta(days=30)) is None
+    # A change later keeps the condition's transition time when it did not transition.
+    newer = Outcome(Reason.SYNCED, versions=(("k", "k/versions/9"),))
+    changed = next_status(first, newer, 2, NOW + timedelta(seconds=300))
+    assert changed is not None
+    assert changed["lastSync"] == "2026-01-02T03:09:05Z"
+    assert changed["conditions"][0]["lastTransitionTime"] == "2026-01-02T03:04:05Z"
 
 
 def test_a_new_resolved_version_or_generation_is_written() -> None:
-    first = next_status(None, OK, 2, NOW, 300)
+    first = next_status(None, OK, 2, NOW)
     newer = Outcome(Reason.SYNCED, versions=((VERSIONS[0][0], "projects/p/secrets/a/versions/4"),))
-    assert next_status(first, newer, 2, NOW, 300) is not None
-    assert next_status(first, OK, 3, NOW, 300) is not None
+    assert next_status(first, newer, 2, NOW) is not None
+    assert next_status(first, OK, 3, NOW) is not None
 
 
 def test_error_keeps_the_versions_the_secret_still_holds() -> None:
-    first = next_status(None, OK, 2, NOW, 300)
+    first = next_status(None, OK, 2, NOW)
     failed = Outcome(Reason.PROVIDER_ERROR, "Secret Manager UNAVAILABLE for projects/p/secrets/a")
-    status = next_status(first, failed, 2, NOW + timedelta(seconds=1), 300)
+    status = next_status(first, failed, 2, NOW + timedelta(seconds=1))
     assert status is not None
     assert status["status"] == "ERROR, Secret Manager UNAVAILABLE for projects/p/secrets/a"
     assert status["versions"] == first["versions"]  # type: ignore[index]
     ready = status["conditions"][0]
     assert (ready["status"], ready["reason"]) == ("False", "ProviderError")
     assert ready["lastTransitionTime"] == "2026-01-02T03:04:06Z"
-    assert next_status(status, failed, 2, NOW + timedelta(seconds=2), 300) is None
+    assert next_status(status, failed, 2, NOW + timedelta(seconds=2)) is None
 
 
 def test_events_on_writes_and_on_new_failures_only() -> None:
