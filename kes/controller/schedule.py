@@ -60,6 +60,8 @@ class _Entry:
     interval: float
     due: float
     failures: int = 0
+    taken: bool = False
+    """Reported due and not fetched yet."""
 
 
 class Schedule:
@@ -94,7 +96,7 @@ class Schedule:
     def _current(self, due: float, name: SecretVersionName) -> bool:
         """Whether a heap item still stands (items are left behind when due times move)."""
         entry = self._entries.get(name)
-        return entry is not None and entry.due == due
+        return entry is not None and entry.due == due and not entry.taken
 
     def due(self, now: float) -> list[SecretVersionName]:
         """Every version due by `now`; each is due again only after `fetched`."""
@@ -103,7 +105,7 @@ class Schedule:
             due, name = heapq.heappop(self._heap)
             if self._current(due, name):
                 found.append(name)
-                self._entries[name].due = math.inf
+                self._entries[name].taken = True
         return sorted(found)
 
     def next_due(self) -> float | None:
@@ -115,9 +117,12 @@ class Schedule:
         entry = self._entries.get(name)
         if entry is None:
             return
+        # A version taken a little before its slot is not due again at that same slot.
+        since = max(now, entry.due) if entry.taken else now
+        entry.taken = False
         if ok:
             entry.failures = 0
-            entry.due = next_slot(name, entry.interval, now)
+            entry.due = next_slot(name, entry.interval, since)
         else:
             entry.failures += 1
             entry.due = now + backoff(entry.interval, entry.failures, self._max_backoff)

@@ -139,3 +139,13 @@ def test_poll_interval_takes_the_shortest_and_stretches_numbered_versions() -> N
     assert poll_interval(pinned, [20.0, 60.0]) == 600.0
     assert poll_interval(latest, [0.0]) is None
     assert poll_interval(latest, []) is None
+
+
+def test_a_version_taken_before_its_slot_is_not_due_again_at_that_slot() -> None:
+    schedule = Schedule(max_backoff=300)
+    schedule.set_interval(A, 10, now=0)
+    slot = schedule.next_due()
+    assert slot is not None
+    assert schedule.due(slot + 0.1) == [A]  # a cycle takes what falls due within its tick
+    schedule.fetched(A, ok=True, now=slot - 0.05)  # ... and finishes before the slot
+    assert schedule.next_due() == pytest.approx(slot + 10)
