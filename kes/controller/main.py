@@ -6,8 +6,9 @@ from it. Readiness means that first listing is done.
 
 kes, not kopf, handles SIGTERM and SIGINT (kopf installs its own handlers when it
 starts; kes installs its own again right after). A stop then runs in this order:
-the poller schedules nothing new and the running cycle finishes its writes (for
-at most SHUTDOWN_GRACE seconds, then it is cancelled), leadership renewal ends,
+the poller schedules nothing new and the syncs in flight finish their writes (for
+at most SHUTDOWN_GRACE seconds, then they are cancelled; what still waits is synced
+by the next controller), leadership renewal ends,
 the watches stop, the Lease is released, and the process exits 0.
 """
 
@@ -41,7 +42,7 @@ from kes.logs import configure_logging
 log = logging.getLogger("kes.controller")
 
 SHUTDOWN_GRACE = 20.0
-"""Seconds a stop waits for the running cycle; below Kubernetes' default 30 s grace."""
+"""Seconds a stop waits for the syncs in flight; below Kubernetes' default 30 s grace."""
 
 
 class Controller:
@@ -109,7 +110,7 @@ class Controller:
         )
 
     async def run(self, stop: asyncio.Event) -> bool:
-        """Run until `stop` is set; the cycle in progress completes first.
+        """Run until `stop` is set; the syncs in flight complete first.
 
         False when leadership was lost: the process should exit non-zero and restart.
         """
@@ -154,10 +155,10 @@ class Controller:
         kept = leadership is None or not leadership.done() or stop.is_set()
         stop.set()
         if kept:
-            # The cycle in flight ends with its writes done (each request is bounded).
+            # The syncs in flight end with their writes done (each request is bounded).
             _, late = await asyncio.wait({poller}, timeout=SHUTDOWN_GRACE)
             if late:
-                log.warning("running cycle cut short", extra={"grace_seconds": SHUTDOWN_GRACE})
+                log.warning("syncs in flight cut short", extra={"grace_seconds": SHUTDOWN_GRACE})
         # Otherwise leadership was lost: a standby may take over soon, so no new request.
         for task in (poller, heartbeat):
             task.cancel()

@@ -1,11 +1,14 @@
-"""The central poller: one loop for every ExternalSecret.
+"""The central poller: one schedule of GSM versions for every ExternalSecret, and the
+workers that sync them.
 
-It wakes when a GSM version is due or when a watch event asks for an immediate
-sync, runs one cycle (fetch each needed version once, sync the resources whose
-inputs changed, write only differences), and sleeps again. It runs on its own
-clock, so a silent watch cannot stop refreshes, and it reads the cache, so a
-re-listing watch costs nothing. A version fetched again with the same payload
-costs its fetch and nothing more.
+The poll loop wakes when a version is due, fetches what is due (each version once,
+however many resources and properties share it) and queues the resources using a
+version whose payload changed; a version fetched again with the same payload costs
+its fetch and nothing more. Watch events, retries and repairs queue resources too.
+Workers take resources from the queue in turns by namespace, read fresh values
+where asked, render, write what differs and report. The loop runs on its own clock,
+so a silent watch cannot stop refreshes, and reads the cache, so a re-listing watch
+costs nothing.
 """
 
 from __future__ import annotations
@@ -13,25 +16,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from kes.controller.cache import ClusterCache, Record
-from kes.controller.fetch import Fetcher, FetchResult, same_result
+from kes.controller.fetch import POLLER, Fetcher, FetchResult, same_result
 from kes.controller.heartbeat import StatusHeartbeat
 from kes.controller.metrics import ControllerMetrics
 from kes.controller.reconcile import Reconciler
-from kes.controller.schedule import (
-    Requests,
-    Schedule,
-    Timers,
-    backoff,
-    plan_fetch,
-    plan_sync,
-    poll_interval,
-)
+from kes.controller.schedule import Schedule, Timers, backoff, poll_interval
 from kes.controller.settings import ControllerSettings
 from kes.controller.status import Reason
+from kes.controller.workqueue import Ask, WorkQueue
 from kes.gsm import SecretValue
 from kes.kube import Key
 from kes.names import SecretVersionName
@@ -39,18 +35,23 @@ from kes.spec import ExternalSecretSpec
 
 log = logging.getLogger("kes.controller")
 
-MAX_CONCURRENT_SYNCS = 8
-BATCH_WINDOW = 0.05
-"""Seconds a watch event waits for others: an apply of many objects shares one cycle,
-so a version they have in common is fetched once."""
+SYNC_WORKERS = 8
+"""Resources synced at once; each holds at most one Kubernetes request at a time."""
 TICK = 0.1
-"""Versions due within this many seconds of each other share one cycle."""
+"""Versions due within this many seconds of each other share one poll."""
 
 
 @dataclass(frozen=True)
 class CycleReport:
     fetched: int
     synced: int
+
+
+@dataclass
+class _Fetched:
+    started: float
+    """When the fetch that gave `result` started (monotonic seconds)."""
+    result: FetchResult
 
 
 class Poller:
@@ -72,43 +73,53 @@ class Poller:
         self._metrics = metrics
         self._clock = clock
         self._schedule = Schedule(settings.max_backoff)
-        self._retries = Timers()
-        self._results: dict[SecretVersionName, FetchResult] = {}
-        self._requests = Requests()
+        self._fetched: dict[SecretVersionName, _Fetched] = {}
+        self._queue = WorkQueue()
+        self._timers = Timers()
+        """When a resource is queued again without anything having changed."""
+        self._timed_asks: dict[Key, Ask] = {}
         self._wake = asyncio.Event()
-        self._cycle_lock = asyncio.Lock()
-        self.cycles = 0
+        self._polling = False
+        self.polls = 0
+        self.syncs = 0
 
-    # ---- requests from the watches -------------------------------------------------
+    # ---- asks from the watches -----------------------------------------------------
 
     def request(self, key: Key, refetch: bool) -> None:
-        """refetch: the spec or requested-at changed, which also retries a Secret that
-        was found foreign."""
+        """refetch: the spec or requested-at changed (read fresh values; retry a Secret
+        found foreign). Otherwise the cached values suffice (namespace rules changed)."""
         record = self._cache.records.get(key)
         if refetch and record is not None:
             record.foreign = None
             if record.spec is not None:
                 self._note_clamp(record, record.spec)
-        (self._requests.refetch if refetch else self._requests.resync).add(key)
-        self._wake.set()
+        self._queue.add(key, Ask(refetch, self._clock()))
+        self._wake.set()  # the versions it uses may need polling now
 
     def forget(self, key: Key) -> None:
-        """An ExternalSecret is gone: its series go; versions only it used stop being
-        polled at the next cycle."""
+        """An ExternalSecret is gone: its series and timers go; versions only it used
+        stop being polled at the next look at the schedule."""
         self._metrics.forget(*key)
-        self._retries.cancel(key)
+        self._timers.cancel(key)
+        self._timed_asks.pop(key, None)
         self._heartbeat.forget(key)
+        self._queue.forget(key)
+        self._wake.set()
+
+    def _later(self, key: Key, when: float, ask: Ask) -> None:
+        self._timers.at(key, when)
+        self._timed_asks[key] = ask
         self._wake.set()
 
     @property
     def idle(self) -> bool:
-        """No cycle running and none asked for."""
-        return not self._cycle_lock.locked() and not self._requests
+        """No poll running and nothing waiting or being synced."""
+        return not self._polling and self._queue.idle
 
     @property
     def results(self) -> Mapping[SecretVersionName, FetchResult]:
         """The latest fetch result of every version in use."""
-        return self._results
+        return {name: fetched.result for name, fetched in self._fetched.items()}
 
     def failures(self, version_name: SecretVersionName) -> int:
         """Failed fetches in a row of a polled version (it backs off meanwhile)."""
@@ -152,79 +163,131 @@ class Poller:
         for version in changed:
             users = [records[key] for key in self._cache.users_of(version)]
             if not users:
-                self._results.pop(version, None)
+                self._fetched.pop(version, None)
             intervals = [self.interval_of(r.spec) for r in users if r.spec and self._polled(r)]
             self._schedule.set_interval(version, poll_interval(version, intervals), now)
 
-    # ---- the loop ------------------------------------------------------------------
+    # ---- values --------------------------------------------------------------------
+
+    async def _read(self, versions: Iterable[SecretVersionName], tenant: str,
+                    fresh_after: float, skip: Key | None = None) -> list[SecretVersionName]:
+        """Make sure each version's result was fetched no earlier than `fresh_after`;
+        queue the polled users (but `skip`) of every version whose payload changed.
+        Returns the versions fetched."""
+        stale = [v for v in versions
+                 if v not in self._fetched or self._fetched[v].started < fresh_after]
+        fetched = await asyncio.gather(
+            *(self._fetcher.fetch(v, tenant, fresh_after) for v in stale))
+        now = self._clock()
+        for version, (started, result) in zip(stale, fetched, strict=True):
+            old = self._fetched.get(version)
+            if old is not None and old.started > started:
+                continue  # a newer result landed meanwhile
+            self._fetched[version] = _Fetched(started, result)
+            if old is None or not same_result(old.result, result):
+                for key in self._cache.users_of(version):
+                    if key != skip and self._polled(self._cache.records.get(key)):
+                        self._queue.add(key, Ask(False, now))
+        return stale
+
+    # ---- the loops -----------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Poll and sync until `stop`; then finish the syncs in flight and return."""
+        workers = [asyncio.ensure_future(self._work(stop)) for _ in range(SYNC_WORKERS)]
+        try:
+            await self._poll_loop(stop)
+        finally:
+            # Workers finish the resource they hold (each request is bounded), then end.
+            await asyncio.gather(*workers, return_exceptions=True)
+
+    async def _poll_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             self._wake.clear()
-            self._refresh_schedule(self._clock())
-            next_due = min(
-                (t for t in (self._schedule.next_due(), self._retries.next_due()) if t is not None),
-                default=None,
-            )
-            wait = None if next_due is None else next_due - self._clock()
-            if not self._requests and (wait is None or wait > 0):
-                waiters = {
-                    asyncio.ensure_future(self._wake.wait()),
-                    asyncio.ensure_future(stop.wait()),
-                }
-                _, pending = await asyncio.wait(
-                    waiters, timeout=wait, return_when=asyncio.FIRST_COMPLETED
-                )
+            now = self._clock()
+            self._refresh_schedule(now)
+            for key in self._timers.due(now):
+                ask = self._timed_asks.pop(key, None)
+                if ask is not None:
+                    self._queue.add(key, ask)
+            due = [t for t in (self._schedule.next_due(), self._timers.next_due())
+                   if t is not None]
+            wait = min(due) - now if due else None
+            if wait is None or wait > 0:
+                waiters = {asyncio.ensure_future(self._wake.wait()),
+                           asyncio.ensure_future(stop.wait())}
+                _, pending = await asyncio.wait(waiters, timeout=wait,
+                                                return_when=asyncio.FIRST_COMPLETED)
                 for task in pending:
                     task.cancel()
-                continue  # something changed or came due: look again
-            if self._requests:
-                await asyncio.sleep(BATCH_WINDOW)
+                continue
             try:
-                await self.run_cycle(self._clock() + TICK)
+                await self.poll(now + TICK)
             except Exception:
-                log.exception("sync cycle failed")
+                log.exception("poll failed")
 
-    async def run_cycle(self, now: float) -> CycleReport:
-        """Fetch what is due by `now` or requested, then sync every resource whose
-        inputs changed."""
-        async with self._cycle_lock:
-            started = time.perf_counter()
+    async def poll(self, now: float) -> int:
+        """Fetch every version due by `now` and queue the users of those that changed;
+        returns how many were fetched."""
+        self._polling = True
+        try:
             self._refresh_schedule(self._clock())
-            requests, self._requests = self._requests, Requests()
-            requests.resync.update(self._retries.due(now))
-            records = self._cache.records
             due = self._schedule.due(now)
-            fetch = plan_fetch(
-                due, requests,
-                lambda key: records[key].versions if key in records else (),
-                self._results,
-            )
             try:
-                results = await self._fetcher.fetch_all(fetch)
-            except BaseException:
-                for name in due:  # keep polling them, after a backoff
-                    self._schedule.fetched(name, False, self._clock())
-                raise
-            done, due_now = self._clock(), frozenset(due)
-            changed = []
-            for name, result in results.items():
-                if name in due_now:
-                    self._schedule.fetched(name, isinstance(result, SecretValue), done)
-                if not same_result(self._results.get(name), result):
-                    self._results[name] = result
-                    changed.append(name)
-            sync = plan_sync(
-                changed, requests, self._cache.users_of,
-                lambda key: self._polled(records.get(key)), records.__contains__,
-            )
-            await self._sync_all(sync)
-            self.cycles += 1
-            self._metrics.cycle_fetches.inc(len(fetch))
-            self._metrics.cycle_seconds.observe(time.perf_counter() - started)
-            if fetch or sync:
-                log.debug("cycle", extra={"fetched": len(fetch), "synced": len(sync)})
-            return CycleReport(len(fetch), len(sync))
+                await self._read(due, POLLER, self._clock())
+            finally:
+                done = self._clock()
+                for name in due:
+                    fetched = self._fetched.get(name)
+                    ok = fetched is not None and isinstance(fetched.result, SecretValue)
+                    self._schedule.fetched(name, ok, done)
+            self._metrics.cycle_fetches.inc(len(due))
+            self.polls += 1
+            return len(due)
+        finally:
+            self._polling = False
+
+    async def _work(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            getting = asyncio.ensure_future(self._queue.get())
+            stopping = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({getting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not getting.done():
+                getting.cancel()
+                stopping.cancel()
+                return
+            stopping.cancel()
+            key, ask = getting.result()
+            try:
+                await self._sync(key, ask)
+            finally:
+                self._queue.done(key)
+
+    async def _sync(self, key: Key, ask: Ask) -> None:
+        record = self._cache.records.get(key)
+        if record is None:
+            return
+        started = time.perf_counter()
+        try:
+            if ask.refetch:
+                await self._read(record.versions, key[0], ask.since, skip=key)
+            else:
+                missing = [v for v in record.versions if v not in self._fetched]
+                await self._read(missing, key[0], ask.since, skip=key)
+            outcome = await self._reconciler.sync(record, self.results_of(record.versions))
+        except Exception:  # a bug with one object must not stop the others
+            log.exception("sync failed", extra={"externalsecret": "/".join(key)})
+            return
+        self.syncs += 1
+        self._metrics.cycle_seconds.observe(time.perf_counter() - started)
+        self._metrics.synced(key, outcome.ok, self._counted_interval(record))
+        self._plan_retry(record)
+        if record.status:
+            self._heartbeat.after_write(key)
+
+    def results_of(self, versions: Iterable[SecretVersionName]
+                   ) -> dict[SecretVersionName, FetchResult]:
+        return {v: self._fetched[v].result for v in versions if v in self._fetched}
 
     def _counted_interval(self, record: Record) -> float:
         """How often KES's sync counter counts this resource while nothing changes: once
@@ -242,36 +305,31 @@ class Poller:
         reason = record.outcome.reason if record.outcome else None
         interval = (self.interval_of(record.spec) if record.spec else 0) or (
             self._settings.poll_interval)
+        now = self._clock()
         if reason is Reason.SYNC_ERROR:
             record.write_failures += 1
             wait = backoff(interval, record.write_failures, self._settings.max_backoff)
-            self._retries.at(record.key, self._clock() + wait)
+            self._later(record.key, now + wait, Ask(False, now))
             return
         record.write_failures = 0
         if reason is Reason.NOT_OWNED and record.foreign is not None:
             # Never more often than the resource's own interval.
-            when = max(record.foreign.recheck_at, self._clock() + interval)
-            self._retries.at(record.key, when)
+            when = max(record.foreign.recheck_at, now + interval)
+            self._later(record.key, when, Ask(False, now))
         else:
-            self._retries.cancel(record.key)
+            self._timers.cancel(record.key)
+            self._timed_asks.pop(record.key, None)
 
-    async def _sync_all(self, keys: frozenset[Key]) -> None:
-        slots = asyncio.Semaphore(MAX_CONCURRENT_SYNCS)
-        records = self._cache.records
+    # ---- for tests and benchmarks --------------------------------------------------
 
-        async def sync(key: Key) -> None:
-            record = records.get(key)
-            if record is None:
-                return
-            async with slots:
-                try:
-                    outcome = await self._reconciler.sync(record, self._results)
-                except Exception:  # a bug with one object must not stop the others
-                    log.exception("sync failed", extra={"externalsecret": "/".join(key)})
-                    return
-                self._metrics.synced(key, outcome.ok, self._counted_interval(record))
-                self._plan_retry(record)
-                if record.status:
-                    self._heartbeat.after_write(key)
-
-        await asyncio.gather(*(sync(key) for key in sorted(keys)))
+    async def run_cycle(self, now: float) -> CycleReport:
+        """Poll everything due by `now`, then wait until every sync it caused is done."""
+        before = self.syncs
+        for key in self._timers.due(now):
+            ask = self._timed_asks.pop(key, None)
+            if ask is not None:
+                self._queue.add(key, ask)
+        fetched = await self.poll(now)
+        while not self._queue.idle:
+            await asyncio.sleep(0.01)
+        return CycleReport(fetched, self.syncs - before)

@@ -67,9 +67,9 @@ def test_errors_reach_status_and_one_event(
     assert status["conditions"][0]["message"] == status["status"].removeprefix("ERROR, ")
     assert kube.secret("bad") is None
     # Several polls later, still one Event: failures are reported on transitions only.
-    cycles = controller.read(lambda: controller.controller.poller.cycles)
+    cycles = controller.read(lambda: controller.controller.poller.polls)
     wait(
-        lambda: controller.read(lambda: controller.controller.poller.cycles) >= cycles + 3, "polls"
+        lambda: controller.read(lambda: controller.controller.poller.polls) >= cycles + 3, "polls"
     )
     assert [e for e in kube.events("bad") if e[0] == "Warning"] == [
         ("Warning", reason, status["status"].removeprefix("ERROR, "))

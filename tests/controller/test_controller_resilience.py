@@ -15,7 +15,7 @@ READS = ("get", "list")
 
 
 def polled(controller: Any) -> int:
-    return controller.read(lambda: controller.controller.poller.cycles)
+    return controller.read(lambda: controller.controller.poller.polls)
 
 
 def test_n_resources_sharing_k_versions_cost_k_calls_and_no_kubernetes_requests(
