@@ -33,8 +33,8 @@ _MAX_DOUBLE_DIGITS = 309
 
 
 class JsonError(ValueError):
-    """Text JSON.parse would refuse, or a value JSON.stringify cannot write; the
-    message says which, never quoting the text."""
+    """Text JSON.parse would refuse ("is not valid JSON", "nests more than ...") or a
+    value JSON.stringify cannot write; the message never quotes the text."""
 
 
 class JsObject(dict[str, Any]):
@@ -52,7 +52,7 @@ def parse(text: str) -> Any:
     except RecursionError:  # not reached after _check_depth; kept as a guard
         raise JsonError(str(DepthError())) from None
     except ValueError:
-        raise JsonError("not valid JSON") from None
+        raise JsonError("is not valid JSON") from None
 
 
 def _check_depth(text: str) -> None:

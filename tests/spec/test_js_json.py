@@ -50,7 +50,7 @@ def test_numbers_and_strings(text: str, value: Any) -> None:
 @pytest.mark.parametrize("text", ["NaN", "Infinity", "-Infinity", "[1,]", "{'a': 1}", "01",
                                   "\ufeff{}", '"\x01"', "", "[1] x"])
 def test_only_strict_json_parses(text: str) -> None:
-    with pytest.raises(JsonError, match="^not valid JSON$"):
+    with pytest.raises(JsonError, match="^is not valid JSON$"):
         parse(text)
 
 
