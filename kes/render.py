@@ -182,12 +182,8 @@ def _generate(object_ref: str, spec: ExternalSecretSpec,
         generated[name] = make()
         total += len(generated[name])
         if total > MAX_SECRET_BYTES:
-            raise RenderError(object_ref, secret_key, field, _OVER_SECRET_LIMIT)
+            raise RenderError(object_ref, secret_key, field, f"secret {secret_key} {_OVER_SECRET}")
     return generated
-
-
-_OVER_SECRET_LIMIT = (f"the Secret's data would be over the limit of {MAX_SECRET_BYTES} "
-                      "bytes, the most Kubernetes stores in a Secret")
 
 
 def _payload(object_ref: str, entry: DataItem | DataFromItem,

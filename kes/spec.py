@@ -48,7 +48,7 @@ MAX_REFRESH_INTERVAL = 7 * 24 * 3600.0
 still sync at once), so no interval can overflow the schedule's arithmetic."""
 MAX_PROPERTY_CHARS = 1024
 """Longest ``data[].property``: a path can go no deeper than JSON nests (kes.js)."""
-_MAX_DURATION_CHARS = 64
+_MAX_DURATION_CHARS = 1024
 _MAX_NAME_CHARS = 253  # Kubernetes object names
 _SHOWN_KEY_CHARS = 100  # of a key quoted in a field path
 
