@@ -3,8 +3,17 @@
 Follows KES's GCP backend: property paths into JSON payloads, ``isBinary``,
 ``dataFrom`` explosion, merge order dataFrom < dataFromWithOptions < data, and the
 template laid under the generated data (``stringData`` over everything, as the
-API server folds it). Unlike KES it keeps payload bytes exact and reports every
-fault instead of dropping the entry. Messages never quote a payload.
+API server folds it). Values are the bytes KES wrote (kes.js holds the JavaScript
+rules they follow). Unlike KES it keeps payload bytes exact and reports every fault
+instead of dropping the entry.
+
+Whatever the payloads and the spec hold, rendering raises nothing but RenderError:
+JSON nesting, the Secret's total size (Kubernetes' 1 MiB) and every template are
+bounded, each value is made only when it ends up in the Secret, and each payload's
+JSON is parsed once however many entries read it. Messages never quote a payload.
+
+Longer than most modules: the Secret's size budget runs through every stage
+(generated values, templates, annotations), so the stages stay together.
 """
 
 from __future__ import annotations
@@ -12,11 +21,8 @@ from __future__ import annotations
 import base64
 import dataclasses
 import functools
-import json
-import math
 import re
-from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,22 +30,40 @@ import jinja2
 from jinja2.sandbox import SecurityError
 from jsonpath_ng import JSONPath
 from jsonpath_ng import parse as parse_jsonpath
-from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
 
 from kes.api import KIND
 from kes.codecs import decode_base64
-from kes.errors import ObjectFieldError
+from kes.errors import ObjectFieldError, bounded
+from kes.js import json as js_json
+from kes.js import lodash
+from kes.js.number import number_to_string
+from kes.js.text import utf8, well_formed
 from kes.names import SecretVersionName
 from kes.spec import (
     DataFromItem,
     DataItem,
     ExternalSecretSpec,
+    SecretTemplate,
     TemplateText,
     secret_key_problem,
 )
-from kes.template import MAX_VALUE_BYTES, TemplateValueError
+from kes.template import (
+    MAX_VALUE_BYTES,
+    OutputTooLarge,
+    TemplateRefused,
+    TemplateValueError,
+    compile_template,
+    render_template,
+)
+
+MAX_SECRET_BYTES = MAX_VALUE_BYTES
+"""All values of one Secret together: Kubernetes refuses a Secret with more data."""
+MAX_ANNOTATION_BYTES = 128 * 1024
+"""Template annotations, keys and values together: Kubernetes allows 256 KiB of
+annotations on an object, and kes's own bookkeeping lists the keys again."""
 
 _LABEL_VALUE = re.compile(r"(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
+_SHOWN_CHARS = 100  # of a property path or JSON key quoted in a message
 
 
 class RenderError(ObjectFieldError):
@@ -51,6 +75,54 @@ class RenderError(ObjectFieldError):
     def __init__(self, object_ref: str, key: str, field: str, message: str) -> None:
         super().__init__(object_ref, field, message)
         self.key = key
+
+
+class NotJson(ValueError):
+    """Bytes that are not a JSON document; the message says why ("is not UTF-8 text")."""
+
+
+def parse_json(raw: bytes) -> Any:
+    """``JSON.parse`` of bytes that must be UTF-8 (KES replaced bad bytes with U+FFFD)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise NotJson("is not UTF-8 text") from None
+    try:
+        return js_json.parse(text)
+    except js_json.JsonError as exc:
+        raise NotJson(str(exc)) from None
+
+
+class Payload:
+    """One fetched secret version: its bytes, and its JSON parsed at most once however
+    many entries and renders read it. A pickled Payload carries only the bytes."""
+
+    __slots__ = ("data", "_parsed")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self._parsed: tuple[Any, str | None] | None = None
+
+    def json(self) -> Any:
+        """The payload as a JSON document; NotJson says why it is not one."""
+        if self._parsed is None:
+            try:
+                self._parsed = (parse_json(self.data), None)
+            except NotJson as exc:
+                self._parsed = (None, str(exc))
+        document, problem = self._parsed
+        if problem is not None:
+            raise NotJson(problem)
+        return document
+
+    def __getstate__(self) -> bytes:
+        return self.data
+
+    def __setstate__(self, data: bytes) -> None:
+        self.__init__(data)  # type: ignore[misc]
+
+    def __repr__(self) -> str:
+        return f"Payload(<{len(self.data)} bytes>)"
 
 
 @dataclass(frozen=True)
@@ -66,25 +138,15 @@ class DesiredSecret:
 
 
 def render_secret(
-    name: str, namespace: str, spec: ExternalSecretSpec, payloads: Mapping[SecretVersionName, bytes]
+    name: str, namespace: str, spec: ExternalSecretSpec,
+    payloads: Mapping[SecretVersionName, Payload],
 ) -> DesiredSecret:
-    """Build the Secret for ``spec``; ``payloads`` must hold every ref in ``spec.refs``."""
+    """Build the Secret for ``spec``; ``payloads`` holds every ref in ``spec.refs``."""
     object_ref = f"{namespace}/{name}"
-    generated: dict[str, bytes] = {}
-    for source in spec.data_from:
-        generated.update(_explode(object_ref, source, payloads[source.ref]))
-    for item in spec.data:
-        generated[item.name] = _extract(object_ref, item, payloads[item.ref])
-
+    generated = _generate(object_ref, spec, payloads)
     template = spec.template
     context = {"data": _TextValues(generated), "data_b64": _Base64Values(generated)}
-    data = {
-        key: _template_base64(object_ref, key, text, context)
-        for key, text in template.data.items()
-    }
-    data.update(generated)
-    for key, text in template.string_data.items():
-        data[key] = _render(object_ref, key, text, context).encode()
+    data = _with_template(object_ref, template, generated, context)
     _check_type_keys(object_ref, template.type, data)
     return DesiredSecret(
         name=name,
@@ -92,10 +154,177 @@ def render_secret(
         type=template.type,
         labels={key: _label_value(object_ref, key, text, context)
                 for key, text in template.labels.items()},
-        annotations={key: _render(object_ref, key, text, context)
-                     for key, text in template.annotations.items()},
+        annotations=_annotations(object_ref, template.annotations, context),
         data=data,
     )
+
+
+# ---- values from payloads ------------------------------------------------------
+
+
+def _generate(object_ref: str, spec: ExternalSecretSpec,
+              payloads: Mapping[SecretVersionName, Payload]) -> dict[str, bytes]:
+    """The generated data: dataFrom, dataFromWithOptions, then data, a later entry
+    winning a key. Each value is made only if it wins, and the total checked as it grows."""
+    winners: dict[str, tuple[str, str, Callable[[], bytes]]] = {}
+    for source in _last_of_each(spec.data_from):
+        members = _members(object_ref, source, _payload(object_ref, source, payloads))
+        for key, value in members.items():
+            winners[key] = (source.key, source.field,
+                            functools.partial(_member_value, object_ref, source, key, value))
+    for item in spec.data:
+        payload = _payload(object_ref, item, payloads)
+        winners[item.name] = (item.key, item.field,
+                              functools.partial(_extract, object_ref, item, payload))
+    generated: dict[str, bytes] = {}
+    total = 0
+    for name, (secret_key, field, make) in winners.items():
+        generated[name] = make()
+        total += len(generated[name])
+        if total > MAX_SECRET_BYTES:
+            raise RenderError(object_ref, secret_key, field, f"secret {secret_key} {_OVER_SECRET}")
+    return generated
+
+
+def _payload(object_ref: str, entry: DataItem | DataFromItem,
+             payloads: Mapping[SecretVersionName, Payload]) -> Payload:
+    payload = payloads.get(entry.ref)
+    if payload is None:
+        raise RenderError(object_ref, entry.key, entry.field, f"{entry.ref} was not fetched")
+    return payload
+
+
+def _last_of_each(sources: Iterable[DataFromItem]) -> list[DataFromItem]:
+    """The sources in order, each repeated source only where it last appears: a later
+    copy of the same version overrides every key an earlier copy set."""
+    seen: set[tuple[SecretVersionName, bool]] = set()
+    kept = []
+    for source in reversed(list(sources)):
+        if (source.ref, source.is_binary) not in seen:
+            seen.add((source.ref, source.is_binary))
+            kept.append(source)
+    return kept[::-1]
+
+
+def _extract(object_ref: str, item: DataItem, payload: Payload) -> bytes:
+    """One ``data[]`` entry's value: the payload, or a property of its JSON."""
+    value = payload.data
+    if item.property is not None:
+        value = json_text(_property(object_ref, item, payload))
+    if item.is_binary:
+        what = f"secret {item.key}" if item.property is None else (
+            f"property {_shown(item.property)} of secret {item.key}")
+        value = _base64(object_ref, item.key, f"{item.field}.isBinary", value,
+                        f"{what} is not valid base64")
+    return value
+
+
+def _property(object_ref: str, item: DataItem, payload: Payload) -> Any:
+    assert item.property is not None
+    prop, field = item.property, f"{item.field}.property"
+
+    def fault(problem: str) -> RenderError:
+        return RenderError(object_ref, item.key, field, problem)
+
+    try:
+        document = payload.json()
+    except NotJson as exc:
+        raise fault(f"secret {item.key} {exc}, so property {_shown(prop)} cannot be read") \
+            from None
+    found = _lookup(document, prop, fault)
+    if len(found) != 1:
+        problem = "could not find" if not found else f"found {len(found)} values for"
+        raise fault(f"{problem} property {_shown(prop)} in secret {item.key}")
+    return found[0]
+
+
+def _lookup(document: Any, prop: str, fault: Callable[[str], RenderError]) -> list[Any]:
+    """Values at ``prop``: a key of the object read whole, else a lodash path (as KES
+    read it), or a JSONPath when it starts with ``$.`` or ``$[`` (a kes addition)."""
+    if not prop.startswith(("$.", "$[")) or isinstance(document, dict) and prop in document:
+        value = lodash.get(document, prop)
+        return [] if value is lodash.MISSING else [value]
+    path = _compiled_path(prop)
+    if path is None:
+        raise fault(f"property {_shown(prop)} is not a JSONPath (a property starting with "
+                    "$. or $[ is one)")
+    try:
+        return [match.value for match in path.find(document)]
+    except RecursionError:
+        raise fault(f"property {_shown(prop)} nests too deeply") from None
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled_path(prop: str) -> JSONPath | None:
+    try:
+        return parse_jsonpath(prop)
+    except Exception:  # jsonpath-ng's parser raises several kinds; none is kes's concern
+        return None
+
+
+def json_text(value: Any) -> bytes:
+    """A JSON value as KES stored it (kv-backend.js ``_toBuffer``): strings as UTF-8,
+    numbers and booleans through ``String()``, objects, arrays and null through
+    ``JSON.stringify``."""
+    if isinstance(value, str):
+        return utf8(value)
+    if isinstance(value, bool):
+        return b"true" if value else b"false"
+    if isinstance(value, int | float):
+        return number_to_string(value).encode()
+    return js_json.stringify(value).encode()
+
+
+def _members(object_ref: str, source: DataFromItem, payload: Payload) -> Mapping[str, Any]:
+    """A ``dataFrom`` entry's JSON object, each key checked as a Secret key."""
+    def fault(why: str) -> RenderError:
+        return RenderError(object_ref, source.key, source.field,
+                           f"secret {source.key} {why}; dataFrom needs a JSON object")
+
+    try:
+        document = payload.json()
+    except NotJson as exc:
+        raise fault(str(exc)) from None
+    if not isinstance(document, js_json.JsObject):
+        raise fault(f"is a JSON {_json_kind(document)}")
+    if document.repeated is not None:
+        raise fault(f"is a JSON object with key {_shown(document.repeated)!r} twice")
+    for key in document:
+        problem = secret_key_problem(key)
+        if problem:
+            raise RenderError(object_ref, source.key, source.field,
+                              f"JSON key {_shown(key)!r} of secret {source.key} is not a "
+                              f"Secret key: {problem}")
+    return document
+
+
+def _member_value(object_ref: str, source: DataFromItem, key: str, value: Any) -> bytes:
+    text = json_text(value)
+    if not source.is_binary:
+        return text
+    return _base64(object_ref, source.key, f"{source.field}.isBinary", text,
+                   f"value of {key!r} in secret {source.key} is not valid base64")
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    return "array" if isinstance(value, list) else "number"
+
+
+def _shown(text: str) -> str:
+    return bounded(text, _SHOWN_CHARS)
+
+
+def _base64(object_ref: str, key: str, field: str, value: bytes, message: str) -> bytes:
+    try:
+        return decode_base64(value)
+    except ValueError:
+        raise RenderError(object_ref, key, field, message) from None
 
 
 # ---- Secret types -------------------------------------------------------------
@@ -135,130 +364,56 @@ def _check_type_keys(object_ref: str, secret_type: str, data: Mapping[str, bytes
     json_key = _JSON_OBJECT_KEYS.get(secret_type)
     if json_key is not None:
         what = f"need {json_key} to be a JSON object"
-        document = _json(data[json_key], lambda why: fault(json_key, f"{what}; it is {why}"))
+        try:
+            document = parse_json(data[json_key])
+        except NotJson as exc:
+            raise fault(json_key, f"{what}; it {exc}") from None
         if document is not None and not isinstance(document, dict):
             raise fault(json_key, f"{what}; it is a JSON {_json_kind(document)}")
 
 
-# ---- values from payloads ------------------------------------------------------
-
-
-def _extract(object_ref: str, item: DataItem, payload: bytes) -> bytes:
-    """One ``data[]`` entry's value: the payload, or a property of its JSON."""
-    value = payload
-    if item.property is not None:
-        prop_field = f"{item.field}.property"
-        document = _json(payload, lambda why: RenderError(
-            object_ref, item.key, prop_field,
-            f"secret {item.key} is {why}, so property {item.property} cannot be read",
-        ))
-        found = list(_lookup(document, item.property))
-        if len(found) != 1:
-            problem = "could not find" if not found else f"found {len(found)} values for"
-            raise RenderError(object_ref, item.key, prop_field,
-                              f"{problem} property {item.property} in secret {item.key}")
-        value = json_text(found[0])
-    if item.is_binary:
-        what = f"secret {item.key}" if item.property is None else (
-            f"property {item.property} of secret {item.key}")
-        value = _base64(object_ref, item.key, f"{item.field}.isBinary", value,
-                        f"{what} is not valid base64")
-    return value
-
-
-def _explode(object_ref: str, source: DataFromItem, payload: bytes) -> dict[str, bytes]:
-    """A ``dataFrom`` entry's keys: each top-level key of the payload's JSON object."""
-    def fault(why: str) -> RenderError:
-        return RenderError(object_ref, source.key, source.field,
-                           f"secret {source.key} is {why}; dataFrom needs a JSON object")
-
-    document = _json(payload, fault)
-    if not isinstance(document, _Object):
-        raise fault(f"a JSON {_json_kind(document)}")
-    if document.duplicates:
-        raise fault(f"a JSON object with key {document.duplicates[0]!r} twice")
-    exploded: dict[str, bytes] = {}
-    for key, value in document.items():
-        problem = secret_key_problem(key)
-        if problem:
-            raise RenderError(object_ref, source.key, source.field,
-                              f"JSON key {key!r} of secret {source.key} is not a Secret key: "
-                              f"{problem}")
-        exploded[key] = json_text(value)
-        if source.is_binary:
-            exploded[key] = _base64(object_ref, source.key, f"{source.field}.isBinary",
-                                    exploded[key],
-                                    f"value of {key!r} in secret {source.key} is not valid base64")
-    return exploded
-
-
-class _Object(dict[str, Any]):
-    """A JSON object that remembers keys it saw more than once."""
-
-    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
-        super().__init__(pairs)
-        counts = Counter(key for key, _ in pairs)
-        self.duplicates = [key for key, count in counts.items() if count > 1]
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _json(payload: bytes, fault: Callable[[str], RenderError]) -> Any:
-    """Parse strict JSON (no NaN/Infinity, as JSON.parse); ``fault(why)`` makes the error."""
-    try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError:
-        raise fault("not UTF-8 text") from None
-    try:
-        return json.loads(text, object_pairs_hook=_Object, parse_constant=_reject_constant)
-    except ValueError:
-        raise fault("not valid JSON") from None
-
-
-def _json_kind(value: Any) -> str:
-    kinds = {list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
-    return "null" if value is None else kinds[type(value)]
-
-
-def _lookup(document: Any, prop: str) -> Iterator[Any]:
-    """Values at ``prop``: an exact top-level key wins, else a JSON path (``a.b[0].c``, ``$.a``)."""
-    if isinstance(document, dict) and prop in document:
-        yield document[prop]
-        return
-    path = _compiled_path(prop)
-    if path is not None:
-        yield from (match.value for match in path.find(document))
-
-
-@functools.lru_cache(maxsize=1024)
-def _compiled_path(prop: str) -> JSONPath | None:
-    """``prop`` as a JSON path, or None when it is only usable as a literal key."""
-    try:
-        return parse_jsonpath(prop)
-    except (JsonPathLexerError, JsonPathParserError):
-        return None
-
-
-def json_text(value: Any) -> bytes:
-    """A JSON value as KES stored it: strings as-is, everything else as compact JSON text."""
-    if isinstance(value, str):
-        return value.encode()
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer() \
-            and abs(value) < 1e21:
-        return str(int(value)).encode()  # JavaScript prints 1.0 as 1
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-def _base64(object_ref: str, key: str, field: str, value: bytes, message: str) -> bytes:
-    try:
-        return decode_base64(value)
-    except ValueError:
-        raise RenderError(object_ref, key, field, message) from None
-
-
 # ---- templates -------------------------------------------------------------------
+
+
+def _with_template(object_ref: str, template: SecretTemplate, generated: dict[str, bytes],
+                   context: Mapping[str, Any]) -> dict[str, bytes]:
+    """The generated data with the template: ``template.data`` under it, ``stringData``
+    over it, each rendered within the room the Secret has left."""
+    over = {**generated}
+    total = sum(len(value) for value in generated.values())
+    # Replacements first, so that the running total never counts a value it drops.
+    for key, text in sorted(template.string_data.items(), key=lambda kv: kv[0] not in over):
+        replaced = len(over.get(key, b""))
+        over[key] = utf8(_render(object_ref, key, text, context,
+                                 MAX_SECRET_BYTES - total + replaced, _OVER_SECRET))
+        total += len(over[key]) - replaced
+    under: dict[str, bytes] = {}
+    for key, text in template.data.items():
+        value = _template_base64(object_ref, key, text, context)
+        if key in generated:
+            continue  # a generated key wins, as in KES's deep merge
+        total += len(value)
+        if total > MAX_SECRET_BYTES:
+            raise RenderError(object_ref, key, text.field, f"template {_OVER_SECRET}")
+        under[key] = value
+    return {**under, **over}
+
+
+def _annotations(object_ref: str, annotations: Mapping[str, TemplateText],
+                 context: Mapping[str, Any]) -> dict[str, str]:
+    rendered: dict[str, str] = {}
+    used = 0
+    for key, text in annotations.items():
+        used += len(key)
+        rendered[key] = _render(object_ref, key, text, context, MAX_ANNOTATION_BYTES - used,
+                                _OVER_ANNOTATIONS)
+        used += len(utf8(rendered[key]))
+    return rendered
+
+
+_OVER_SECRET = (f"would make the Secret's data larger than {MAX_SECRET_BYTES} bytes, the "
+                "most Kubernetes stores in a Secret")
+_OVER_ANNOTATIONS = f"would make the annotations larger than {MAX_ANNOTATION_BYTES} bytes"
 
 
 class _TextValues(Mapping[str, str]):
@@ -296,23 +451,36 @@ class _Base64Values(_TextValues):
         return base64.b64encode(value).decode("ascii")
 
 
-def _render(object_ref: str, key: str, text: TemplateText, context: Mapping[str, Any]) -> str:
-    """Render one template string; the error names the fault, never a value."""
+def _render(object_ref: str, key: str, text: TemplateText, context: Mapping[str, Any],
+            room: int = MAX_VALUE_BYTES, over: str = "") -> str:
+    """Render one template string into at most ``room`` bytes (``over`` says what going
+    past a room below a value's limit means); the error names the fault, never a value."""
     try:
-        rendered = text.render(context)
+        compiled = compile_template(text.source)
+    except TemplateRefused as exc:
+        raise RenderError(object_ref, key, text.field, f"template {exc}") from None
+    limit = min(room, MAX_VALUE_BYTES)
+    too_large = over if limit < MAX_VALUE_BYTES else (
+        f"rendered a value over the limit of {MAX_VALUE_BYTES} bytes")
+    try:
+        rendered = well_formed(render_template(compiled, context, limit))
+    except OutputTooLarge as exc:
+        problem = over if limit < MAX_VALUE_BYTES else str(exc)
     except TemplateValueError as exc:
         problem = str(exc)
     except jinja2.UndefinedError:
-        keys = ", ".join(context["data"]) or "none"
-        problem = f"refers to something undefined (data has keys: {keys})"
+        keys = ", ".join(bounded(key, _SHOWN_CHARS) for key in context["data"]) or "none"
+        problem = f"refers to something undefined (data has keys: {bounded(keys, 1000)})"
     except SecurityError:
         problem = "does something the template sandbox forbids"
+    except RecursionError:
+        problem = "nests values too deeply"
     except Exception as exc:  # any fault in a user's template; its text may quote values
         problem = f"failed with {type(exc).__name__}"
     else:
-        if len(rendered.encode()) <= MAX_VALUE_BYTES:
+        if len(rendered.encode()) <= limit:
             return rendered
-        problem = f"rendered a value over the limit of {MAX_VALUE_BYTES} bytes"
+        problem = too_large
     raise RenderError(object_ref, key, text.field, f"template {problem}")
 
 

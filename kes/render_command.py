@@ -15,13 +15,13 @@ from typing import Any, TextIO
 
 import yaml
 
-from kes.api import API_VERSION, KIND
+from kes.api import API_VERSION, DATA_HASH_ANNOTATION, KIND
 from kes.controller.fetch import Fetcher
 from kes.controller.manifest import Owner, build_secret
-from kes.errors import KesError
+from kes.errors import KesError, bounded
 from kes.gsm import GsmError, SecretManager
-from kes.render import render_secret
-from kes.spec import parse_external_secret
+from kes.render import Payload, render_secret
+from kes.spec import ExternalSecretSpec, parse_external_secret
 
 OWNER_PLACEHOLDER = "<the ExternalSecret's uid, set in the cluster>"
 
@@ -38,12 +38,21 @@ def _externalsecrets(documents: list[Any], source: str) -> Iterator[Mapping[str,
             yield doc
 
 
-def redact(secret: dict[str, Any]) -> dict[str, Any]:
-    """Replace every value by its size: enough to review, nothing to leak."""
+def redact(secret: dict[str, Any], spec: ExternalSecretSpec) -> dict[str, Any]:
+    """Replace every value by its size: enough to review, nothing to leak. Template
+    labels and annotations may hold values too (unless their text is static), and the
+    data's hash could confirm a guessed value, so it is left out."""
     data = secret.get("data") or {}
     secret["data"] = {
         key: f"<redacted, {len(base64.b64decode(value))} bytes>" for key, value in data.items()
     }
+    metadata = secret["metadata"]
+    for field, texts in (("labels", spec.template.labels),
+                         ("annotations", spec.template.annotations)):
+        for key, text in texts.items():
+            if not text.static:
+                metadata[field][key] = f"<redacted, {len(metadata[field][key].encode())} bytes>"
+    metadata["annotations"].pop(DATA_HASH_ANNOTATION, None)
     return secret
 
 
@@ -64,17 +73,16 @@ async def render_documents(
         raise KesError(f"{source}: no ExternalSecret found")
     names = {ref for _, _, spec in specs for ref in spec.refs}
     results = await Fetcher(gsm, max_concurrent=8, rate_per_project=100.0).fetch_all(names)
+    payloads = {}  # one per version, so its JSON is parsed once for every ExternalSecret
+    for ref, result in results.items():
+        if isinstance(result, GsmError):
+            raise result
+        payloads[ref] = Payload(result.data)
     secrets = []
     for name, namespace, spec in specs:
-        payloads = {}
-        for ref in spec.refs:
-            result = results[ref]
-            if isinstance(result, GsmError):
-                raise result
-            payloads[ref] = result.data
         desired = render_secret(name, namespace, spec, payloads)
         secret = build_secret(desired, Owner(API_VERSION, KIND, name, OWNER_PLACEHOLDER))
-        secrets.append(secret if show_values else redact(secret))
+        secrets.append(secret if show_values else redact(secret, spec))
     return secrets
 
 
@@ -86,7 +94,10 @@ def run_render(
         text = sys.stdin.read() if path == "-" else Path(path).read_text()
         documents = list(yaml.safe_load_all(text))
     except (OSError, yaml.YAMLError) as e:
-        print(f"kes render: {source}: {e}", file=sys.stderr)
+        print(f"kes render: {source}: {bounded(str(e))}", file=sys.stderr)
+        return 1
+    except (ValueError, RecursionError):  # an integer too long to read; deep nesting
+        print(f"kes render: {source}: not YAML kes can read", file=sys.stderr)
         return 1
 
     async def main() -> list[dict[str, Any]]:

@@ -1,26 +1,26 @@
 """The ExternalSecret API (``kubernetes-client.io/v1``): a manifest in, a checked spec out.
 
 Accepts every field of Kubernetes External Secrets' GCP backend and its deprecated
-aliases, checks names the way Secret Manager and Kubernetes do, and compiles the
-Jinja2 templates, so that a bad manifest fails here with the field to fix rather
-than later against Secret Manager or the API server.
+aliases and checks names the way Secret Manager and Kubernetes do, so that a bad
+manifest fails here with the field to fix rather than later against Secret Manager
+or the API server. Parsing is cheap and bounded whatever a manifest holds (sizes,
+durations and lengths are checked; templates are compiled later, when rendered),
+and a parsed spec is plain picklable data.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import re
+import reprlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import jinja2
-
-from kes.api import BACKEND_TYPE, KIND, MANAGED_BY_LABEL
-from kes.errors import ObjectFieldError
+from kes.api import BACKEND_TYPE, BOOKKEEPING_ANNOTATIONS, KIND, MANAGED_BY_LABEL
+from kes.errors import ObjectFieldError, bounded
 from kes.names import SecretVersionName
-from kes.template import TemplateRefused, compile_template, render_template
+from kes.template import source_problem
 
 # Every backend KES knew: manifests naming one still apply and get a clear error.
 KES_BACKEND_TYPES = (
@@ -39,8 +39,18 @@ DEFAULT_SECRET_TYPE = "Opaque"
 FORBIDDEN_SECRET_TYPES = frozenset(
     {"kubernetes.io/service-account-token", "bootstrap.kubernetes.io/token"}
 )
-# The controller sets this label on every Secret it manages.
+# The controller sets this label on every Secret it manages, and keeps its own state
+# in these annotations: a template setting them could make kes strip others' labels.
 RESERVED_LABELS = frozenset({MANAGED_BY_LABEL})
+RESERVED_ANNOTATIONS = BOOKKEEPING_ANNOTATIONS
+MAX_REFRESH_INTERVAL = 7 * 24 * 3600.0
+"""Seconds; a week. Longer intervals are a spec error (spec changes and requested-at
+still sync at once), so no interval can overflow the schedule's arithmetic."""
+MAX_PROPERTY_CHARS = 1024
+"""Longest ``data[].property``: a path can go no deeper than JSON nests (kes.js)."""
+_MAX_DURATION_CHARS = 1024
+_MAX_NAME_CHARS = 253  # Kubernetes object names
+_SHOWN_KEY_CHARS = 100  # of a key quoted in a field path
 
 _SPEC_FIELDS = frozenset(
     {
@@ -101,15 +111,15 @@ class DataFromItem:
 
 @dataclass(frozen=True)
 class TemplateText:
-    """A template string, compiled when the spec is parsed."""
+    """A template string; compiled (and cached) when rendered, not when parsed."""
 
     field: str  # e.g. "spec.template.stringData[config.yaml]"
     source: str
-    compiled: jinja2.Template = dataclasses.field(compare=False, repr=False)
 
-    def render(self, context: Mapping[str, Any]) -> str:
-        """Render within the template limits (TemplateValueError names the fault)."""
-        return render_template(self.compiled, context)
+    @property
+    def static(self) -> bool:
+        """Whether the text is used as written (no Jinja2 syntax), so it holds no value."""
+        return not any(mark in self.source for mark in ("{{", "{%", "{#"))
 
 
 @dataclass(frozen=True)
@@ -166,7 +176,8 @@ def controller_id_of(obj: Mapping[str, Any]) -> str:
 
 
 def parse_duration(text: str) -> float:
-    """Seconds in a duration such as ``30s``, ``1h30m``, ``500ms`` or ``0``, else ValueError."""
+    """Seconds in a duration such as ``30s``, ``1h30m``, ``500ms`` or ``0``, else ValueError
+    (a number too big for a float gives infinity: bound the result)."""
     if text == "0":
         return 0.0
     if not _DURATION.fullmatch(text):
@@ -198,10 +209,26 @@ def _qualified_name_problem(key: str) -> str | None:
     return None
 
 
+class _ShortRepr(reprlib.Repr):
+    """reprlib, with integers too long for Python to write shown by size."""
+
+    def repr_int(self, x: int, level: int) -> str:
+        return repr(x) if x.bit_length() <= 128 else f"<a {x.bit_length()}-bit number>"
+
+
+_SHORT = _ShortRepr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 2, 78, 78
+
+
 def _show(value: Any) -> str:
-    """A short echo of a spec value for a message (specs hold no secret values)."""
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    """A short echo of a spec value for a message (specs hold no secret values); its
+    cost is bounded however big or deep the value is."""
+    return bounded(_SHORT.repr(value), 80)
+
+
+def _key(key: Any) -> str:
+    """A map key as it appears in a field path, cut short if long."""
+    return bounded(str(key) if isinstance(key, str) else _show(key), _SHOWN_KEY_CHARS)
 
 
 class _Parser:
@@ -212,10 +239,17 @@ class _Parser:
         meta = obj.get("metadata") if isinstance(obj, Mapping) else None
         meta = meta if isinstance(meta, Mapping) else {}
         name, namespace = meta.get("name"), meta.get("namespace")
-        shown = name if isinstance(name, str) and name else "<unnamed>"
-        self.ref = f"{namespace}/{shown}" if namespace else shown
+        shown = bounded(name, _MAX_NAME_CHARS) if isinstance(name, str) and name else "<unnamed>"
+        where = bounded(namespace, _MAX_NAME_CHARS) if isinstance(namespace, str) else ""
+        self.ref = f"{where}/{shown}" if where else shown
+        if not isinstance(obj, Mapping):
+            raise self.error("", "must be an object")
         if shown != name:
-            raise self.error("metadata.name", "required")
+            raise self.error("metadata.name", "required" if shown == "<unnamed>" else
+                             f"must be at most {_MAX_NAME_CHARS} characters")
+        if namespace is not None and where != namespace:
+            raise self.error("metadata.namespace", f"must be a string of at most "
+                             f"{_MAX_NAME_CHARS} characters")
         # Set by parse() from projectId and the default; read when resolving keys.
         self.project: str | None = None
         self.project_field = "spec.projectId"
@@ -260,7 +294,8 @@ class _Parser:
         for name in value:
             if name not in allowed:
                 raise self.error(
-                    f"{path}.{name}", f"unknown field; known here: {', '.join(sorted(allowed))}"
+                    f"{path}.{_key(name)}",
+                    f"unknown field; known here: {', '.join(sorted(allowed))}",
                 )
 
     # -- the spec --
@@ -339,12 +374,16 @@ class _Parser:
         problem = secret_key_problem(name)
         if problem:
             raise self.error(f"{path}.name", f"{_show(name)} is not a Secret key: {problem}")
+        prop = self.optional_string(item.get("property"), f"{path}.property")
+        if prop is not None and len(prop) > MAX_PROPERTY_CHARS:
+            raise self.error(f"{path}.property",
+                             f"must be at most {MAX_PROPERTY_CHARS} characters")
         return DataItem(
             field=path,
             key=key,
             ref=self.secret_ref(key, item.get("version"), path),
             name=name,
-            property=self.optional_string(item.get("property"), f"{path}.property"),
+            property=prop,
             is_binary=self.boolean(item.get("isBinary"), f"{path}.isBinary"),
         )
 
@@ -410,7 +449,7 @@ class _Parser:
     def version(self, value: Any, path: str) -> str | None:
         if value is None:
             return None
-        if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() < 64:
             value = str(value)
         if not isinstance(value, str) or not _VERSION.fullmatch(value):
             raise self.error(path, f"{_show(value)} is not a version: use a number from 1, "
@@ -418,20 +457,28 @@ class _Parser:
         return value
 
     def refresh_interval(self, value: Any, path: str) -> float | None:
-        """A duration; a bare (unquoted) 0 too, as YAML reads ``refreshInterval: 0``."""
+        """A duration up to MAX_REFRESH_INTERVAL; a bare (unquoted) 0 too, as YAML reads
+        ``refreshInterval: 0``."""
         if value is None:
             return None
         if isinstance(value, int) and not isinstance(value, bool):
             if value == 0:
                 return 0.0
-            raise self.error(path, f"{value} needs a unit, such as {value}s or {value}m "
+            shown = _show(value)
+            raise self.error(path, f"{shown} needs a unit, such as {shown}s or {shown}m "
                              "(a bare number may only be 0, to sync once)")
         text = self.string(value, path)
         try:
-            return parse_duration(text)
+            if len(text) > _MAX_DURATION_CHARS:
+                raise ValueError("too long")
+            seconds = parse_duration(text)
         except ValueError:
             raise self.error(path, f"{_show(text)} is not a duration such as 30s, 1h30m, "
                              "500ms, or 0 to sync once") from None
+        if seconds > MAX_REFRESH_INTERVAL:
+            raise self.error(path, f"{_show(text)} is longer than the maximum of "
+                             f"{MAX_REFRESH_INTERVAL / 3600:g}h (7 days)")
+        return seconds
 
     # -- template --
 
@@ -444,9 +491,14 @@ class _Parser:
 
         labels = self.template_map(metadata.get("labels"), f"{path}.metadata.labels",
                                    _qualified_name_problem)
-        reserved = sorted(RESERVED_LABELS & labels.keys())
-        if reserved:
-            raise self.error(f"{path}.metadata.labels[{reserved[0]}]", "set by the kes controller")
+        annotations = self.template_map(metadata.get("annotations"),
+                                         f"{path}.metadata.annotations", _qualified_name_problem)
+        for field, keys, reserved_keys in (("labels", labels, RESERVED_LABELS),
+                                           ("annotations", annotations, RESERVED_ANNOTATIONS)):
+            reserved = sorted(reserved_keys & keys.keys())
+            if reserved:
+                raise self.error(f"{path}.metadata.{field}[{reserved[0]}]",
+                                 "set by the kes controller for its own bookkeeping")
         data = self.template_map(template.get("data"), f"{path}.data", secret_key_problem)
         string_data = self.template_map(template.get("stringData"), f"{path}.stringData",
                                         secret_key_problem)
@@ -457,8 +509,7 @@ class _Parser:
         return SecretTemplate(
             type=self.secret_type(template.get("type"), spec.get("type"), root),
             labels=labels,
-            annotations=self.template_map(metadata.get("annotations"),
-                                          f"{path}.metadata.annotations", _qualified_name_problem),
+            annotations=annotations,
             data=data,
             string_data=string_data,
         )
@@ -481,25 +532,23 @@ class _Parser:
 
     def template_map(self, value: Any, path: str,
                      key_problem: Callable[[str], str | None]) -> dict[str, TemplateText]:
-        compiled: dict[str, TemplateText] = {}
+        texts: dict[str, TemplateText] = {}
         for key, source in self.mapping(value, path).items():
-            entry = f"{path}[{key}]"
+            entry = f"{path}[{_key(key)}]"
             problem = key_problem(key) if isinstance(key, str) else "must be a string"
             if problem:
                 raise self.error(entry, f"not a valid key: {problem}")
             if not isinstance(source, str):
                 raise self.error(entry, "must be a string (quote numbers and booleans)")
-            compiled[key] = self.compile(source, entry)
-        return compiled
+            texts[key] = self.template_text(source, entry)
+        return texts
 
-    def compile(self, source: str, path: str) -> TemplateText:
+    def template_text(self, source: str, path: str) -> TemplateText:
+        """Only what is cheap to check: Jinja2 compiles the text when it is rendered."""
         if "<%" in source:
             raise self.error(path, "uses KES's lodash template syntax (<% %>), which kes "
                              "cannot run; rewrite it in Jinja2 (README, section Templates)")
-        try:
-            compiled = compile_template(source)
-        except jinja2.TemplateSyntaxError as exc:
-            raise self.error(path, f"template line {exc.lineno}: {exc.message}") from None
-        except TemplateRefused as exc:
-            raise self.error(path, f"template {exc} (README, section Templates)") from None
-        return TemplateText(path, source, compiled)
+        problem = source_problem(source)
+        if problem:
+            raise self.error(path, f"template {problem} (README, section Templates)")
+        return TemplateText(path, source)

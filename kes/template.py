@@ -5,8 +5,14 @@ construction: no macros, recursion or nested loops (refused when compiled), loop
 and ``range`` capped, and every operation that can grow a value checked before it
 runs. The sandbox rewrites each template's syntax tree so that loops, ``~`` and
 every ``{{ }}`` pass through counting guards, and wraps Jinja's own filters so a
-filter's output is counted too. The limits are documented in docs/externalsecret.md,
+filter's output is counted too. Nesting is bounded before Jinja2's recursive parser
+and Python's compiler see it. The limits are documented in docs/externalsecret.md,
 section Templates.
+
+Values become text the way JavaScript (and so KES) wrote them: numbers by
+Number::toString, booleans as ``true``/``false``; anything else written as text (a
+list, a mapping, None, a function) is an error, never a Python repr. ``tojson``,
+``fromjson`` and ``toyaml`` are JSON.stringify, JSON.parse and js-yaml's safeDump.
 
 This module is longer than most because the guards only make sense together: each
 limit is enforced at the one point where a value can grow past it.
@@ -16,19 +22,23 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import json
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import jinja2
+import jinja2.filters
 import jinja2.nodes
 import jinja2.visitor
 import yaml
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from kes.codecs import decode_base64, encode_base64
+from kes.js import json as js_json
+from kes.js import yaml as js_yaml
+from kes.js.number import number_to_string
+from kes.js.text import utf8
 
 MAX_TEMPLATE_CHARS = 65_536  # one template text
 MAX_LOOP_NESTING = 1  # a for loop may not hold another
@@ -38,6 +48,8 @@ MAX_VALUE_BYTES = 1_048_576  # any one value; a whole Secret holds at most 1 MiB
 MAX_WORK_BYTES = 16 * MAX_VALUE_BYTES  # produced per rendered template, intermediates too
 MAX_INT_BITS = 4096  # integer results of * and **
 MAX_INDENT = 64  # widths for the indent and tojson filters
+MAX_BRACKET_NESTING = 32  # ( [ { inside one another
+MAX_SYNTAX_DEPTH = 64  # levels of the parsed template (blocks, operators, filters)
 
 # Nodes that kes's templates do not need and that enable unbounded work.
 _REFUSED_NODES: tuple[tuple[type[jinja2.nodes.Node], str], ...] = (
@@ -64,12 +76,20 @@ _TEXT_METHODS = frozenset({
 # Jinja2's built-in filters that stay: each runs in time and space linear in its input.
 # Dropped: batch, slice, center, format, wordwrap, sum (unbounded or quadratic output),
 # random (a Secret would change on every sync), and HTML helpers a Secret has no use for.
+# join and urlencode are kes's own (below), so that what they write is text_of each item.
 _KEPT_FILTERS = frozenset({
     "abs", "capitalize", "count", "d", "default", "dictsort", "first", "float", "groupby",
-    "indent", "int", "items", "join", "last", "length", "list", "lower", "map", "max", "min",
+    "indent", "int", "items", "last", "length", "list", "lower", "map", "max", "min",
     "reject", "rejectattr", "replace", "reverse", "round", "select", "selectattr", "sort",
-    "string", "title", "trim", "truncate", "unique", "upper", "urlencode", "wordcount",
+    "string", "title", "trim", "truncate", "unique", "upper", "wordcount",
 })
+# Filters that write their arguments as text (Jinja2 would use str()), and where those
+# arguments are: each goes through text_of first.
+_TEXT_ARGUMENTS = {
+    "capitalize": (0,), "lower": (0,), "upper": (0,), "title": (0,), "trim": (0,),
+    "wordcount": (0,), "indent": (0,), "string": (0,), "replace": (1, 2, 3),
+    "truncate": (1,),
+}
 
 
 class TemplateValueError(Exception):
@@ -78,6 +98,37 @@ class TemplateValueError(Exception):
 
 class TemplateLimitError(TemplateValueError):
     """A template went past one of the limits above; the message names the limit."""
+
+
+class OutputTooLarge(TemplateLimitError):
+    """A rendering wrote more than the caller's limit."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"would make a value over the limit of {limit} bytes")
+        self.limit = limit
+
+
+def text_of(value: Any) -> str:
+    """``value`` written as text, as JavaScript writes it; TemplateValueError for what
+    has no text of its own (kes never writes a Python repr, which may hold a heap
+    address and change on every render)."""
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, jinja2.Undefined):
+        return str(value)  # StrictUndefined raises UndefinedError here
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return number_to_string(value)
+    if value is None:
+        kind = "null (none)"
+    elif isinstance(value, Mapping):
+        kind = "a mapping"
+    elif isinstance(value, list | tuple):
+        kind = "a list"
+    else:
+        kind = f"a {type(value).__name__}"
+    raise TemplateValueError(f"cannot write {kind} as text; use tojson or toyaml")
 
 
 @dataclass
@@ -144,7 +195,7 @@ def _loop_items(iterable: Any, literal_chars: int) -> Iterator[Any]:
 
 def _concat(*parts: Any) -> str:
     """The ``~`` operator, sized before it joins (the sandbox's call counts the result)."""
-    texts = [str(part) for part in parts]
+    texts = [text_of(part) for part in parts]
     _check_size(sum(len(text) for text in texts))
     return "".join(texts)
 
@@ -152,7 +203,7 @@ def _concat(*parts: Any) -> str:
 def _output(value: Any) -> str:
     """Each ``{{ }}`` as text, so the sandbox's call counts it (a ``{% set %}`` block
     may capture output unseen by the final size check)."""
-    return str(value)
+    return text_of(value)
 
 
 def _range(*args: int) -> range:
@@ -179,15 +230,15 @@ def _check_indent(width: Any) -> None:
 def _checked_filter(name: str, run: Callable[..., Any]) -> Callable[..., Any]:
     """A built-in filter whose result is counted, and checked first where it can grow."""
 
+    text_arguments = _TEXT_ARGUMENTS.get(name, ())
+
     @functools.wraps(run)
     def checked(*args: Any, **kwargs: Any) -> Any:
-        if name == "join":  # (eval_ctx, value, d="", attribute=None)
-            items = list(args[1])
-            separator = args[2] if len(args) > 2 else kwargs.get("d", "")
-            _check_size(_size(items) + len(str(separator)) * max(len(items) - 1, 0))
-            args = (args[0], items, *args[2:])
-        elif name == "replace":  # (eval_ctx, s, old, new, count); s is read as text
-            _check_replace(str(args[1]), *args[2:], **kwargs)
+        if text_arguments:
+            args = tuple(text_of(arg) if index in text_arguments else arg
+                         for index, arg in enumerate(args))
+        if name == "replace":  # (eval_ctx, s, old, new, count)
+            _check_replace(*args[1:], **kwargs)
         elif name == "indent":  # (s, width=4, first=False, blank=False)
             width = args[1] if len(args) > 1 else kwargs.get("width", 4)
             _check_indent(width)
@@ -199,13 +250,37 @@ def _checked_filter(name: str, run: Callable[..., Any]) -> Callable[..., Any]:
     return checked
 
 
-def _b64enc(value: str | bytes) -> str:
-    return encode_base64(value.encode() if isinstance(value, str) else value)
+def _join(eval_ctx: jinja2.nodes.EvalContext, value: Iterable[Any], d: Any = "",
+          attribute: str | int | None = None) -> str:
+    """Jinja2's join, writing each item with text_of, sized before it joins."""
+    items = list(value)
+    if attribute is not None:
+        get = jinja2.filters.make_attrgetter(eval_ctx.environment, attribute)
+        items = [get(item) for item in items]
+    texts, separator = [text_of(item) for item in items], text_of(d)
+    _check_size(sum(len(text) for text in texts) + len(separator) * max(len(texts) - 1, 0))
+    return separator.join(texts)
 
 
-def _b64dec(value: str) -> str:
+def _urlencode(value: Any) -> str:
+    """Jinja2's urlencode, writing keys and values with text_of."""
+    if isinstance(value, Mapping):
+        value = {text_of(key): text_of(item) for key, item in value.items()}
+    elif isinstance(value, Iterable) and not isinstance(value, str | bytes):
+        value = [(text_of(key), text_of(item)) for key, item in value]
+    elif not isinstance(value, bytes):
+        value = text_of(value)
+    return jinja2.filters.do_urlencode(value)
+
+
+def _b64enc(value: Any) -> str:
+    """``Buffer.from(value).toString('base64')``: text as UTF-8, bytes as they are."""
+    return encode_base64(value if isinstance(value, bytes) else utf8(text_of(value)))
+
+
+def _b64dec(value: Any) -> str:
     try:
-        raw = decode_base64(value)
+        raw = decode_base64(text_of(value))
     except ValueError:
         raise TemplateValueError("b64dec: input is not valid base64") from None
     try:
@@ -214,40 +289,39 @@ def _b64dec(value: str) -> str:
         raise TemplateValueError("b64dec: decoded bytes are not UTF-8 text") from None
 
 
-def _plain(value: Any) -> Any:
-    """A read-only mapping (such as ``data``) as a dict the encoders understand."""
-    if isinstance(value, Mapping) and not isinstance(value, dict):
-        return dict(value)
-    raise TypeError(f"{type(value).__name__} is not serializable")
-
-
 def _tojson(value: Any, indent: int | None = None) -> str:
+    """``JSON.stringify(value, null, indent)``."""
     _check_indent(indent)
-    separators = (",", ":") if indent is None else (",", ": ")
-    return _charge(json.dumps(value, ensure_ascii=False, indent=indent, separators=separators,
-                              default=_plain))
-
-
-def _fromjson(value: str) -> Any:
     try:
-        return _charge(json.loads(value))
-    except ValueError:
-        raise TemplateValueError("fromjson: input is not valid JSON") from None
+        return _charge(js_json.stringify(value, indent))
+    except js_json.JsonError as exc:
+        raise TemplateValueError(f"tojson: {exc}") from None
+
+
+def _fromjson(value: Any) -> Any:
+    """``JSON.parse(value)``: JavaScript's key order, unpaired surrogates kept."""
+    try:
+        return _charge(js_json.parse(text_of(value)))
+    except js_json.JsonError as exc:
+        raise TemplateValueError(f"fromjson: input {exc}") from None
 
 
 def _toyaml(value: Any) -> str:
-    if isinstance(value, Mapping) and not isinstance(value, dict):
-        value = _plain(value)
-    return _charge(yaml.safe_dump(value, sort_keys=False, allow_unicode=True,
-                                  default_flow_style=False))
+    """js-yaml's ``safeDump(value)``, as KES templates' ``yaml.dump``."""
+    try:
+        return _charge(js_yaml.safe_dump(value))
+    except ValueError as exc:
+        raise TemplateValueError(f"toyaml: {exc}") from None
 
 
-def _fromyaml(value: str) -> Any:
+def _fromyaml(value: Any) -> Any:
     try:
         # YAML aliases can make a small text a huge value ("billion laughs").
-        return _charge(yaml.safe_load(value))
-    except yaml.YAMLError:
+        return _charge(yaml.safe_load(text_of(value)))
+    except (yaml.YAMLError, ValueError):  # ValueError: an integer too long to read
         raise TemplateValueError("fromyaml: input is not valid YAML") from None
+    except RecursionError:
+        raise TemplateValueError("fromyaml: input nests too deeply") from None
 
 
 class _TemplateEnvironment(ImmutableSandboxedEnvironment):
@@ -309,7 +383,8 @@ TEMPLATES.filters = {
 }
 TEMPLATES.filters.update(
     b64enc=_b64enc, b64dec=_b64dec, tojson=_tojson, fromjson=_fromjson,
-    toyaml=_toyaml, fromyaml=_fromyaml,
+    toyaml=_toyaml, fromyaml=_fromyaml, urlencode=_urlencode,
+    join=jinja2.pass_eval_context(_join),
 )
 TEMPLATES.globals = {
     "range": _range, "dict": dict, _LOOP_GUARD: _loop_items, _CONCAT_GUARD: _concat,
@@ -318,7 +393,15 @@ TEMPLATES.globals = {
 
 
 class TemplateRefused(ValueError):
-    """A template uses what kes does not allow; the message says what."""
+    """A template that does not compile or uses what kes does not allow; the message
+    says what and where."""
+
+
+def source_problem(source: str) -> str | None:
+    """What makes a template text unusable at a glance: cheap enough for the spec parser."""
+    if len(source) > MAX_TEMPLATE_CHARS:
+        return f"is longer than the limit of {MAX_TEMPLATE_CHARS} characters"
+    return None
 
 
 def _guarded(tree: jinja2.nodes.Template) -> jinja2.nodes.Template:
@@ -369,20 +452,59 @@ class _OperatorGuard(jinja2.visitor.NodeTransformer):
 
 @functools.lru_cache(maxsize=4096)
 def compile_template(source: str) -> jinja2.Template:
-    """The controller re-parses an ExternalSecret on every change: compile each text once."""
-    if len(source) > MAX_TEMPLATE_CHARS:
-        raise TemplateRefused(f"is longer than the limit of {MAX_TEMPLATE_CHARS} characters")
-    return TEMPLATES.from_string(_guarded(TEMPLATES.parse(source)))
+    """The template for ``source``, compiled once however many ExternalSecrets and
+    renders use it; TemplateRefused says why it cannot be used."""
+    try:
+        problem = source_problem(source)
+        if problem:
+            raise TemplateRefused(problem)
+        _check_brackets(source)
+        tree = TEMPLATES.parse(source)
+        _check_depth(tree)
+        return TEMPLATES.from_string(_guarded(tree))
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateRefused(f"line {exc.lineno}: {exc.message}") from None
+    except TemplateRefused as exc:
+        raise TemplateRefused(f"{exc} (README, section Templates)") from None
+    except (RecursionError, SyntaxError, MemoryError):  # Python's own compiler limits
+        raise TemplateRefused("nests too deeply to compile (README, section Templates)") \
+            from None
 
 
-def render_template(template: jinja2.Template, context: Mapping[str, Any]) -> str:
-    """Render within the limits; TemplateValueError says what went wrong, never a value."""
+def _check_brackets(source: str) -> None:
+    """Refuse deep brackets before Jinja2's recursive parser meets them."""
+    depth = 0
+    for _, token, value in TEMPLATES.lex(source):
+        if token == "operator" and value in ("(", "[", "{"):
+            depth += 1
+            if depth > MAX_BRACKET_NESTING:
+                raise TemplateRefused(f"nests brackets more than {MAX_BRACKET_NESTING} deep")
+        elif token == "operator" and value in (")", "]", "}"):
+            depth -= 1
+
+
+def _check_depth(tree: jinja2.nodes.Node) -> None:
+    """Refuse a deep syntax tree before the guards and Python's compiler walk it."""
+    level = [tree]
+    for _ in range(MAX_SYNTAX_DEPTH):
+        level = [child for node in level for child in node.iter_child_nodes()]
+        if not level:
+            return
+    raise TemplateRefused(f"nests more than {MAX_SYNTAX_DEPTH} levels deep (blocks, "
+                          "operators and filters together)")
+
+
+def render_template(template: jinja2.Template, context: Mapping[str, Any],
+                    limit: int = MAX_VALUE_BYTES) -> str:
+    """Render within the limits, writing at most ``limit`` characters (OutputTooLarge
+    past it); TemplateValueError says what went wrong, never a value."""
     token = _USAGE.set(_Usage())
     try:
         chunks, size = [], 0
         for chunk in template.generate(context):
             size += len(chunk)
-            _check_size(size)
+            if size > min(limit, MAX_VALUE_BYTES):
+                raise OutputTooLarge(min(limit, MAX_VALUE_BYTES))
             chunks.append(chunk)
         return "".join(chunks)
     finally:

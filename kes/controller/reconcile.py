@@ -33,7 +33,7 @@ from kes.controller.writer import Involved, NotOwnedError, SecretWriter, WriteEr
 from kes.errors import KesError
 from kes.gsm import GsmError
 from kes.names import SecretVersionName
-from kes.render import render_secret
+from kes.render import Payload, render_secret
 
 log = logging.getLogger("kes.controller")
 
@@ -97,7 +97,7 @@ class Reconciler:
                 return Outcome(Reason.PROVIDER_ERROR, str(result))
             if result is None:
                 return Outcome(Reason.PROVIDER_ERROR, f"{ref} has not been fetched yet")
-            payloads[ref] = result.data
+            payloads[ref] = Payload(result.data)
             versions.append((str(ref), str(result.name)))
         self._metrics.renders.inc()
         try:

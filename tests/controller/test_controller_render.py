@@ -112,3 +112,63 @@ def test_render_reads_stdin(emulator: SecretManagerEmulator) -> None:
     assert result.returncode == 0, result.stderr
     (secret,) = list(yaml.safe_load_all(result.stdout))
     assert secret["data"]["blob.bin"] == "<redacted, 3 bytes>"
+
+
+TEMPLATED = """\
+apiVersion: kubernetes-client.io/v1
+kind: ExternalSecret
+metadata: {name: hook, namespace: prow}
+spec:
+  backendType: gcpSecretsManager
+  projectId: proj-one
+  template:
+    metadata:
+      labels: {team: infra, token: "{{ data.token }}"}
+      annotations: {example.com/static: fixed, example.com/value: "v={{ data.token }}"}
+  data:
+    - {key: hmac, name: token, property: value}
+"""
+
+
+def test_render_redacts_templated_labels_and_annotations_and_the_data_hash(
+    emulator: SecretManagerEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["render", "-f", write(tmp_path, TEMPLATED)]) == 0
+    out = capsys.readouterr().out
+    assert "s3cret" not in out
+    metadata = yaml.safe_load(out)["metadata"]
+    assert metadata["labels"] == {"team": "infra", "token": "<redacted, 12 bytes>",
+                                  "app.kubernetes.io/managed-by": "kes"}
+    assert metadata["annotations"] == {
+        "example.com/static": "fixed", "example.com/value": "<redacted, 14 bytes>",
+        "externalsecrets.kubernetes-client.io/managed-labels": "team,token",
+        "externalsecrets.kubernetes-client.io/managed-annotations":
+            "example.com/static,example.com/value",
+    }
+    assert main(["render", "-f", write(tmp_path, TEMPLATED), "--show-values"]) == 0
+    shown = yaml.safe_load(capsys.readouterr().out)["metadata"]
+    assert shown["labels"]["token"] == "s3cret-token"
+    assert "externalsecrets.kubernetes-client.io/data-hash" in shown["annotations"]
+
+
+HOSTILE_PAYLOADS: list[str | bytes] = [
+    b"[" * 30_000, b'{"value": "\\ud800"}', b'{"value": ' + b"9" * 5000 + b"}",
+    b"\xff\xfe\x00", b'{"value": {"a": [1e400, -0.0]}}', b'{"value": "' + b"x" * 60_000 + b'"}',
+]
+
+
+@pytest.mark.parametrize("payload", HOSTILE_PAYLOADS, ids=range(len(HOSTILE_PAYLOADS)))
+def test_render_never_prints_a_traceback(
+    emulator: SecretManagerEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    seed: Any, payload: bytes,
+) -> None:
+    emulator.seed(seed({"projects/proj-one/secrets/hostile": [payload]}))
+    manifest = TEMPLATED.replace("key: hmac", "key: hostile") + (
+        "  dataFrom: [hostile]\n"
+        "  dataFromWithOptions: [{key: hostile, isBinary: true}]\n"
+    )
+    manifest = manifest.replace('"v={{ data.token }}"', '"{{ data.token | fromjson | toyaml }}"')
+    code = main(["render", "-f", write(tmp_path, manifest), "--show-values"])
+    err = capsys.readouterr().err
+    assert code in (0, 1) and "Traceback" not in err
+    assert code == 0 or err.startswith("kes render: ExternalSecret prow/hook: spec.")

@@ -84,22 +84,17 @@ def test_a_foreign_secret_is_rechecked_with_a_get_and_never_sent_values(
 def test_a_replacement_the_server_rejects_keeps_the_secret(
     kube: Any, gsm_hand: Any, start_controller: Any, es: Any, wait: Any, idle: Any
 ) -> None:
-    gsm_hand.seed(
-        {
-            "projects/proj-one/secrets/db": ['{"password": "pw1"}'],
-            "projects/proj-one/secrets/big": ["x" * 60_000],
-        }
-    )
+    gsm_hand.seed({"projects/proj-one/secrets/db": ['{"password": "pw1"}']})
     controller = start_controller()
     kube.apply_es(es("db", data=DB))
     kube.wait_status("db", "SUCCESS")
     before = kube.secret("db")
-    # A new type means delete + create; 20 x 60 kB is over the API server's 1 MiB limit
-    # for a Secret, which only the server checks.
-    bigger = DB + [{"key": "big", "name": f"big-{i}"} for i in range(20)]
-    kube.patch_es(
-        "db", {"spec": {"data": bigger, "template": {"type": "kubernetes.io/basic-auth"}}}
-    )
+    # A new type means delete + create; 900 long label keys, which kes lists in its
+    # managed-labels annotation, take the annotations over the API server's 256 KiB.
+    prefix = ".".join(["a" * 60] * 4)
+    labels = {f"{prefix}.{i:04d}/{'n' * 63}": "v" for i in range(900)}
+    kube.patch_es("db", {"spec": {"template": {"type": "kubernetes.io/basic-auth",
+                                               "metadata": {"labels": labels}}}})
     status = kube.wait_status("db", "ERROR, ")
     assert "the replacement was rejected, so the Secret is kept" in status["status"]
     assert "Too long" in status["status"]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from kes.render import DesiredSecret, RenderError, render_secret
+from kes.render import DesiredSecret, Payload, RenderError, render_secret
 from kes.spec import ExternalSecretSpec, SpecError, parse_external_secret
 
 Manifest = dict[str, Any]
@@ -84,7 +84,8 @@ def render() -> Callable[..., DesiredSecret]:
         }
         missing = [str(ref) for ref, payload in by_ref.items() if payload is None]
         assert not missing, f"test gives no payload for {missing}"
-        return render_secret("es", "ns", spec, {r: p for r, p in by_ref.items() if p is not None})
+        return render_secret("es", "ns", spec,
+                             {r: Payload(p) for r, p in by_ref.items() if p is not None})
 
     return render_fields
 

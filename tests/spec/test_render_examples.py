@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from kes.render import DesiredSecret, render_secret
+from kes.render import DesiredSecret, Payload, render_secret
 from kes.spec import parse_external_secret
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -15,7 +15,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 def render_example(name: str, payloads: dict[str, bytes]) -> DesiredSecret:
     spec = parse_external_secret(yaml.safe_load((EXAMPLES / name).read_text()), None)
-    return render_secret("example", "demo", spec, {ref: payloads[ref.secret]
+    return render_secret("example", "demo", spec, {ref: Payload(payloads[ref.secret])
                                                    for ref in spec.refs})
 
 

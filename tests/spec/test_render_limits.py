@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from kes.render import DesiredSecret, RenderError
+from kes.render import MAX_SECRET_BYTES, DesiredSecret, RenderError
 from kes.spec import ExternalSecretSpec, SpecError
 from kes.template import (
     MAX_LOOP_ITERATIONS,
@@ -28,6 +28,8 @@ RenderFails = Callable[..., RenderError]
 PAYLOADS = {"pw": b"hunter2-pw"}
 DATA = [{"key": "pw", "name": "password"}]
 VALUE_LIMIT = f"would make a value over the limit of {MAX_VALUE_BYTES} bytes"
+SECRET_LIMIT = (f"would make the Secret's data larger than {MAX_SECRET_BYTES} bytes, the most "
+                "Kubernetes stores in a Secret")
 
 
 def out(render: Render, source: str) -> bytes:
@@ -42,7 +44,7 @@ def render_problem(render_fails: RenderFails, source: str) -> str:
     return error.message
 
 
-# ---- refused at parse time ---------------------------------------------------------
+# ---- refused when compiled ---------------------------------------------------------
 
 
 @pytest.mark.parametrize(("source", "problem"), [
@@ -62,22 +64,46 @@ def render_problem(render_fails: RenderFails, source: str) -> str:
     ("{% for i in [1] %}{% if i %}{% for j in [2] %}x{% endfor %}{% endif %}{% endfor %}",
      "nests loops; at most 1 level is allowed"),
     ("{{ __kes_loop([1]) }}", "uses the reserved name __kes_loop"),
-    ("x" * (MAX_TEMPLATE_CHARS + 1),
-     f"is longer than the limit of {MAX_TEMPLATE_CHARS} characters"),
+    ("{{ " + "(" * 33 + "1" + ")" * 33 + " }}", "nests brackets more than 32 deep"),
+    ("{{ " + "(" * 3000 + "1" + ")" * 3000 + " }}", "nests brackets more than 32 deep"),
+    ("{{ " + "not " * 70 + "1 }}",
+     "nests more than 64 levels deep (blocks, operators and filters together)"),
+    ("{{ " + " + ".join(["1"] * 70) + " }}",
+     "nests more than 64 levels deep (blocks, operators and filters together)"),
+    ("{{ 1" + " | abs" * 70 + " }}",
+     "nests more than 64 levels deep (blocks, operators and filters together)"),
+    ("{% if 1 %}" * 70 + "x" + "{% endif %}" * 70,
+     "nests more than 64 levels deep (blocks, operators and filters together)"),
+    ("{{ " + "not " * 3000 + "1 }}", "nests too deeply to compile"),
 ])
-def test_templates_refuse_what_enables_unbounded_work(fails: Fails, source: str,
+def test_templates_refuse_what_enables_unbounded_work(render_fails: RenderFails, source: str,
                                                       problem: str) -> None:
-    error = fails(template={"stringData": {"k": source}})
+    assert render_problem(render_fails, source) == (
+        f"template {problem} (README, section Templates)"
+    )
+
+
+def test_templates_nested_within_the_limits_render(render: Render) -> None:
+    assert out(render, "{{ " + "(" * 32 + "1" + ")" * 32 + " }}") == b"1"
+    assert out(render, "{% if 1 %}" * 30 + "x" + "{% endif %}" * 30) == b"x"
+    assert out(render, "{{ " + " + ".join(["1"] * 30) + " }}") == b"30"
+
+
+def test_overlong_templates_are_refused_when_parsed(fails: Fails) -> None:
+    error = fails(template={"stringData": {"k": "x" * (MAX_TEMPLATE_CHARS + 1)}})
     assert (error.field, error.message) == (
-        "spec.template.stringData[k]", f"template {problem} (README, section Templates)"
+        "spec.template.stringData[k]",
+        f"template is longer than the limit of {MAX_TEMPLATE_CHARS} characters "
+        "(README, section Templates)",
     )
 
 
 @pytest.mark.parametrize("name", ["batch", "slice", "center", "format", "wordwrap", "sum",
                                   "random", "urlize", "xmlattr", "pprint"])
-def test_filters_that_can_blow_up_are_not_available(fails: Fails, name: str) -> None:
-    error = fails(template={"stringData": {"k": f"{{{{ data.x | {name} }}}}"}})
-    assert error.message == f"template line 1: No filter named '{name}'."
+def test_filters_that_can_blow_up_are_not_available(render_fails: RenderFails,
+                                                    name: str) -> None:
+    problem = render_problem(render_fails, f"{{{{ data.password | {name} }}}}")
+    assert problem == f"template line 1: No filter named '{name}'."
 
 
 def test_sequential_loops_are_fine(render: Render) -> None:
@@ -116,7 +142,7 @@ def test_sequential_loops_are_fine(render: Render) -> None:
      f"loops ran more than the limit of {MAX_LOOP_ITERATIONS} iterations"),
     ("{% for i in range(6000) %}{% endfor %}{% for i in range(6000) %}{% endfor %}",
      f"loops ran more than the limit of {MAX_LOOP_ITERATIONS} iterations"),
-    ("{% for i in range(10000) %}{{ 'x' * 200 }}{% endfor %}", VALUE_LIMIT),
+    ("{% for i in range(10000) %}{{ 'x' * 200 }}{% endfor %}", SECRET_LIMIT),
     ("{% set a = 'x' * 1000000 %}{% for i in range(17) %}{% set b = a ~ '' %}{% endfor %}",
      f"produced more than the limit of {MAX_WORK_BYTES} bytes"),
     ("{% set a %}{% for i in range(9000) %}" + "x" * 2000 + "{% endfor %}{% endset %}",
@@ -134,15 +160,25 @@ def test_limits_stop_templates_before_the_work(render_fails: RenderFails, source
 
 
 def test_the_limits_leave_ordinary_templates_alone(render: Render) -> None:
-    source = ("{{ '-' * 3 }}{{ 2 ** 10 }}{{ [1] + [2] }}{{ 'a' ~ 'b' }}{{ 7 % 4 }}"
+    source = ("{{ '-' * 3 }}{{ 2 ** 10 }}{{ ([1] + [2]) | tojson }}{{ 'a' ~ 'b' }}{{ 7 % 4 }}"
               "{{ data.password | replace('hunter2', 'x') | upper }}"
               "{{ ['a', 'b'] | join(',') }}{{ 'l1\nl2' | indent(2) }}"
               "{{ data.password.split('-')[1] }}{{ range(3) | list | length }}")
-    assert out(render, source) == b"---1024[1, 2]ab3X-PWa,bl1\n  l2pw3"
+    assert out(render, source) == b"---1024[1,2]ab3X-PWa,bl1\n  l2pw3"
 
 
 def test_a_value_may_be_as_big_as_a_secret(render: Render) -> None:
-    assert len(out(render, f"{{{{ 'x' * {MAX_VALUE_BYTES} }}}}")) == MAX_VALUE_BYTES
+    # stringData replaces the generated password: the Secret holds exactly 1 MiB.
+    secret = render(PAYLOADS, data=DATA,
+                    template={"stringData": {"password": f"{{{{ 'x' * {MAX_VALUE_BYTES} }}}}"}})
+    assert len(secret.data["password"]) == MAX_VALUE_BYTES == MAX_SECRET_BYTES
+
+
+def test_the_secret_as_a_whole_holds_at_most_1_mib(render_fails: RenderFails) -> None:
+    # 1 MiB of template output next to the 10-byte password is over before it is written.
+    assert render_problem(render_fails, f"{{{{ 'x' * {MAX_VALUE_BYTES} }}}}") == (
+        f"template {SECRET_LIMIT}"
+    )
 
 
 def test_loops_may_run_up_to_the_limit(render: Render) -> None:
@@ -152,8 +188,11 @@ def test_loops_may_run_up_to_the_limit(render: Render) -> None:
 
 def test_rendered_bytes_count_against_the_value_limit(render_fails: RenderFails) -> None:
     # 'é' is one character but two bytes in the Secret.
-    problem = render_problem(render_fails, f"{{{{ 'é' * {MAX_VALUE_BYTES // 2 + 1} }}}}")
-    assert problem == f"template rendered a value over the limit of {MAX_VALUE_BYTES} bytes"
+    error = render_fails(PAYLOADS, data=DATA, template={"stringData": {
+        "password": f"{{{{ 'é' * {MAX_VALUE_BYTES // 2 + 1} }}}}"}})
+    assert error.message == f"template rendered a value over the limit of {MAX_VALUE_BYTES} bytes"
+    problem = render_problem(render_fails, f"{{{{ 'é' * {MAX_VALUE_BYTES // 2} }}}}")
+    assert problem == f"template {SECRET_LIMIT}"
 
 
 def test_each_rendering_starts_a_fresh_budget(render: Render) -> None:

@@ -54,7 +54,7 @@ def test_no_autoescape(render: Render) -> None:
     ("{{ (data['cfg.json'] | fromjson)['port'] }}", b"5432"),
     ("{{ {'a': data.user, 'n': [1, 2]} | tojson }}", b'{"a":"alice","n":[1,2]}'),
     ("{{ {'a': 'é'} | tojson(indent=2) }}", '{\n  "a": "é"\n}'.encode()),
-    ("{{ {'a': data.user, 'b': [1]} | toyaml }}", b"a: alice\nb:\n- 1\n"),
+    ("{{ {'a': data.user, 'b': [1]} | toyaml }}", b"a: alice\nb:\n  - 1\n"),
     ("{{ ('x: ' ~ data.user) | fromyaml | tojson }}", b'{"x":"alice"}'),
     ("{{ data_b64.blob }}", base64.b64encode(PAYLOADS["bin"])),
     ("{{ data | length }}", b"4"),
@@ -137,7 +137,7 @@ def test_template_data_must_render_base64(render_fails: RenderFails) -> None:
     ("{{ data.blob }}", "template data['blob'] is not UTF-8 text; use data_b64['blob']"),
     ("{{ data | tojson }}", "template data['blob'] is not UTF-8 text; use data_b64['blob']"),
     ("{{ data | toyaml }}", "template data['blob'] is not UTF-8 text; use data_b64['blob']"),
-    ("{{ range(3) | tojson }}", "template failed with TypeError"),
+    ("{{ range(3) | tojson }}", "template tojson: cannot write a range"),
     ("{{ data.password | int / 0 }}", "template failed with ZeroDivisionError"),
     ("{{ data.password + 1 }}", "template failed with TypeError"),
 ])

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from kes.names import SecretVersionName
-from kes.render import DesiredSecret, RenderError, json_text, render_secret
+from kes.render import DesiredSecret, Payload, RenderError, json_text, render_secret
 from kes.spec import parse_external_secret
 
 Render = Callable[..., DesiredSecret]
@@ -58,9 +58,10 @@ def test_nested_path_when_no_literal_key(render: Render) -> None:
     assert render({"doc": payload}, **prop("a.b")).data == {"out": b"nested-hunter2"}
 
 
-def test_quoted_dotted_key_below_the_top_level(render: Render) -> None:
+@pytest.mark.parametrize("path", ["x['a.b']", 'x["a.b"]', "$.x.'a.b'", "$['x']['a.b']"])
+def test_quoted_dotted_key_below_the_top_level(render: Render, path: str) -> None:
     payload = json.dumps({"x": {"a.b": "deep-hunter2"}}).encode()
-    assert render({"doc": payload}, **prop("x.'a.b'")).data == {"out": b"deep-hunter2"}
+    assert render({"doc": payload}, **prop(path)).data == {"out": b"deep-hunter2"}
 
 
 def test_literal_key_that_is_no_path(render: Render) -> None:
@@ -88,8 +89,10 @@ def test_missing_property_that_is_no_path(render_fails: RenderFails) -> None:
 
 
 def test_property_matching_many_values(render_fails: RenderFails) -> None:
-    error = render_fails({"doc": DOC}, **prop("a.list[*].c"))
-    assert error.message == "found 2 values for property a.list[*].c in secret doc"
+    error = render_fails({"doc": DOC}, **prop("$.a.list[*].c"))
+    assert error.message == "found 2 values for property $.a.list[*].c in secret doc"
+    error = render_fails({"doc": DOC}, **prop("a.list[*].c"))  # lodash: "*" is a key
+    assert error.message == "could not find property a.list[*].c in secret doc"
 
 
 @pytest.mark.parametrize(("payload", "why"), [
@@ -235,8 +238,8 @@ def test_regional_and_cross_project_refs_are_rendered_by_ref() -> None:
         "data": [{"key": "projects/p-1234/locations/eu-west1/secrets/s", "name": "eu"},
                  {"key": "projects/q-1234/secrets/s", "name": "global"}]}}
     spec = parse_external_secret(es, None)
-    payloads = {SecretVersionName("p-1234", "s", "latest", "eu-west1"): b"eu",
-                SecretVersionName("q-1234", "s", "latest"): b"global"}
+    payloads = {SecretVersionName("p-1234", "s", "latest", "eu-west1"): Payload(b"eu"),
+                SecretVersionName("q-1234", "s", "latest"): Payload(b"global")}
     assert render_secret("es", "ns", spec, payloads).data == {"eu": b"eu", "global": b"global"}
 
 

@@ -1,15 +1,19 @@
-"""Templates at parse time: lodash detection and Jinja2 syntax errors."""
+"""Templates at parse time (cheap checks only) and when compiled (syntax errors)."""
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable
 
 import pytest
 
+from kes.render import RenderError
 from kes.spec import ExternalSecretSpec, SpecError
+from kes.template import compile_template
 
 Parse = Callable[..., ExternalSecretSpec]
 Fails = Callable[..., SpecError]
+RenderFails = Callable[..., RenderError]
 
 
 @pytest.mark.parametrize("source", [
@@ -44,19 +48,23 @@ def test_lodash_is_detected_in_every_template_field(fails: Fails) -> None:
                            "block that needs to be closed is 'if'."),
     ("{{ data.x | nosuchfilter }}", "template line 1: No filter named 'nosuchfilter'."),
 ])
-def test_syntax_errors_are_caught_at_parse_time(fails: Fails, source: str, message: str) -> None:
-    error = fails(template={"stringData": {"k": source}})
+def test_syntax_errors_are_render_errors_naming_the_field(render_fails: RenderFails,
+                                                          source: str, message: str) -> None:
+    error = render_fails({"k": b"v"}, template={"stringData": {"k": source}})
     assert (error.field, error.message) == ("spec.template.stringData[k]", message)
 
 
-def test_templates_compile_once_at_parse_time(parse: Parse) -> None:
-    text = parse(template={"stringData": {"k": "{{ data.n | b64enc }}"}}).template.string_data["k"]
-    assert text.source == "{{ data.n | b64enc }}"
-    assert text.render({"data": {"n": "x"}}) == "eA=="
+def test_parsing_does_not_compile_templates(parse: Parse) -> None:
+    spec = parse(template={"stringData": {"k": "{{ data.x ", "s": "static", "c": "{# c #}"}})
+    text = spec.template.string_data["k"]
+    assert (text.field, text.source) == ("spec.template.stringData[k]", "{{ data.x ")
+    assert not text.static and spec.template.string_data["s"].static
+    assert not spec.template.string_data["c"].static
+    assert pickle.loads(pickle.dumps(spec)) == spec
 
 
-def test_equal_template_texts_share_one_compiled_template(parse: Parse) -> None:
-    source = "{{ data.n }} shared"
-    first = parse(template={"stringData": {"a": source}}).template.string_data["a"]
-    second = parse(template={"stringData": {"b": source}}).template.string_data["b"]
-    assert first.compiled is second.compiled
+def test_equal_template_texts_compile_once() -> None:
+    compile_template.cache_clear()
+    first = compile_template("{{ data.n }} shared")
+    assert compile_template("{{ data.n }} shared") is first
+    assert compile_template.cache_info().misses == 1
