@@ -475,6 +475,8 @@ def _render(object_ref: str, key: str, text: TemplateText, context: Mapping[str,
         problem = "does something the template sandbox forbids"
     except RecursionError:
         problem = "nests values too deeply"
+    except MemoryError:
+        problem = "needed more memory than the render worker's limit"
     except Exception as exc:  # any fault in a user's template; its text may quote values
         problem = f"failed with {type(exc).__name__}"
     else:

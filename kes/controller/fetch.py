@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from kes.gsm import GsmError, RetryPolicy, SecretManager, SecretValue
 from kes.names import SecretVersionName
+from kes.render import Payload
 
 # Retries inside one fetch stay short (a sync waits for its slowest fetch); a version
 # still failing after them is retried by the poller's per-version backoff instead.
@@ -79,6 +80,21 @@ class FairRateLimiter:
 
 
 FetchResult = SecretValue | GsmError
+
+
+@dataclass
+class Fetched:
+    """A version as last fetched: when, what came back, and its payload for rendering
+    (one per fetch, so renders share its parsed JSON)."""
+
+    started: float
+    result: FetchResult
+    payload: Payload | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, started: float, result: FetchResult) -> Fetched:
+        payload = Payload(result.data) if isinstance(result, SecretValue) else None
+        return cls(started, result, payload)
 
 
 def same_result(old: FetchResult | None, new: FetchResult) -> bool:

@@ -31,6 +31,7 @@ from kes.controller.leader import LeaderElector, LeaseConfig
 from kes.controller.metrics import ControllerMetrics
 from kes.controller.poller import Poller
 from kes.controller.reconcile import Reconciler
+from kes.controller.render_worker import RenderBudget, RenderWorkers
 from kes.controller.settings import ControllerSettings, settings_from_env
 from kes.controller.writer import SecretWriter
 from kes.errors import KesError
@@ -63,7 +64,11 @@ class Controller:
         self.cache = ClusterCache(settings.instance_id, settings.default_project)
         fetcher = Fetcher(gsm, settings.max_concurrent_fetches, settings.access_rate_per_project)
         writer = SecretWriter(self.kube)
-        reconciler = Reconciler(settings, self.cache, writer, metrics)
+        self.renderer = RenderWorkers(settings.render_workers, RenderBudget(
+            settings.render_cpu_seconds, settings.render_timeout,
+            settings.render_memory_mib * 1024 * 1024,
+        ))
+        reconciler = Reconciler(settings, self.cache, writer, self.renderer, metrics)
         self.heartbeat = StatusHeartbeat(settings, self.cache, writer)
         self.poller = Poller(settings, self.cache, fetcher, reconciler, self.heartbeat, metrics)
         self.handlers = EventHandlers(self.cache, self.poller)
@@ -197,6 +202,7 @@ async def run_controller(settings: ControllerSettings, cluster: Cluster) -> bool
         finally:
             await runner.cleanup()
     finally:
+        await controller.renderer.close()
         controller.kube.close()
         await gsm.close()
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from kes.controller.cache import ClusterCache, Record
-from kes.controller.fetch import POLLER, Fetcher, FetchResult, same_result
+from kes.controller.fetch import POLLER, Fetched, Fetcher, FetchResult, same_result
 from kes.controller.heartbeat import StatusHeartbeat
 from kes.controller.metrics import ControllerMetrics
 from kes.controller.reconcile import Reconciler
@@ -47,13 +47,6 @@ class CycleReport:
     synced: int
 
 
-@dataclass
-class _Fetched:
-    started: float
-    """When the fetch that gave `result` started (monotonic seconds)."""
-    result: FetchResult
-
-
 class Poller:
     def __init__(
         self,
@@ -73,7 +66,7 @@ class Poller:
         self._metrics = metrics
         self._clock = clock
         self._schedule = Schedule(settings.max_backoff)
-        self._fetched: dict[SecretVersionName, _Fetched] = {}
+        self._fetched: dict[SecretVersionName, Fetched] = {}
         self._queue = WorkQueue()
         self._timers = Timers()
         """When a resource is queued again without anything having changed."""
@@ -183,7 +176,7 @@ class Poller:
             old = self._fetched.get(version)
             if old is not None and old.started > started:
                 continue  # a newer result landed meanwhile
-            self._fetched[version] = _Fetched(started, result)
+            self._fetched[version] = Fetched.of(started, result)
             if old is None or not same_result(old.result, result):
                 for key in self._cache.users_of(version):
                     if key != skip and self._polled(self._cache.records.get(key)):
@@ -274,7 +267,8 @@ class Poller:
             else:
                 missing = [v for v in record.versions if v not in self._fetched]
                 await self._read(missing, key[0], ask.since, skip=key)
-            outcome = await self._reconciler.sync(record, self.results_of(record.versions))
+            inputs = {v: self._fetched[v] for v in record.versions if v in self._fetched}
+            outcome = await self._reconciler.sync(record, inputs)
         except Exception:  # a bug with one object must not stop the others
             log.exception("sync failed", extra={"externalsecret": "/".join(key)})
             return
@@ -284,10 +278,6 @@ class Poller:
         self._plan_retry(record)
         if record.status:
             self._heartbeat.after_write(key)
-
-    def results_of(self, versions: Iterable[SecretVersionName]
-                   ) -> dict[SecretVersionName, FetchResult]:
-        return {v: self._fetched[v].result for v in versions if v in self._fetched}
 
     def _counted_interval(self, record: Record) -> float:
         """How often KES's sync counter counts this resource while nothing changes: once

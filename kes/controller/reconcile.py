@@ -12,10 +12,11 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from typing import Protocol
 
 from kes.api import API_VERSION, KIND
 from kes.controller.cache import ClusterCache, Foreign, Record
-from kes.controller.fetch import FetchResult
+from kes.controller.fetch import Fetched
 from kes.controller.manifest import (
     Owner,
     Plan,
@@ -33,9 +34,19 @@ from kes.controller.writer import Involved, NotOwnedError, SecretWriter, WriteEr
 from kes.errors import KesError
 from kes.gsm import GsmError
 from kes.names import SecretVersionName
-from kes.render import Payload, render_secret
+from kes.render import DesiredSecret, Payload
+from kes.spec import ExternalSecretSpec
 
 log = logging.getLogger("kes.controller")
+
+
+class Renderer(Protocol):
+    """Where rendering happens: worker processes in the controller (render_worker)."""
+
+    async def render(
+        self, name: str, namespace: str, spec: ExternalSecretSpec,
+        payloads: Mapping[SecretVersionName, Payload],
+    ) -> DesiredSecret: ...
 
 
 def drifted(record: Record, secret: SecretState | None) -> bool:
@@ -49,20 +60,22 @@ class Reconciler:
         settings: ControllerSettings,
         cache: ClusterCache,
         writer: SecretWriter,
+        renderer: Renderer,
         metrics: ControllerMetrics,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._settings = settings
         self._cache = cache
         self._writer = writer
+        self._renderer = renderer
         self._metrics = metrics
         self._clock = clock
 
     async def sync(
-        self, record: Record, results: Mapping[SecretVersionName, FetchResult]
+        self, record: Record, inputs: Mapping[SecretVersionName, Fetched]
     ) -> Outcome:
         """Render, compare, write what differs, report; never raises for one bad object."""
-        outcome = await self._outcome(record, results)
+        outcome = await self._outcome(record, inputs)
         namespace, name = record.key
         try:
             await self._report(record, outcome)
@@ -74,7 +87,7 @@ class Reconciler:
         return outcome
 
     async def _outcome(
-        self, record: Record, results: Mapping[SecretVersionName, FetchResult]
+        self, record: Record, inputs: Mapping[SecretVersionName, Fetched]
     ) -> Outcome:
         if record.spec is None:
             return Outcome(Reason.SPEC_INVALID, str(record.error))
@@ -92,16 +105,16 @@ class Reconciler:
         payloads = {}
         versions = []
         for ref in sorted(spec.refs):
-            result = results.get(ref)
-            if isinstance(result, GsmError):
-                return Outcome(Reason.PROVIDER_ERROR, str(result))
-            if result is None:
+            fetched = inputs.get(ref)
+            if fetched is None:
                 return Outcome(Reason.PROVIDER_ERROR, f"{ref} has not been fetched yet")
-            payloads[ref] = Payload(result.data)
-            versions.append((str(ref), str(result.name)))
+            if isinstance(fetched.result, GsmError) or fetched.payload is None:
+                return Outcome(Reason.PROVIDER_ERROR, str(fetched.result))
+            payloads[ref] = fetched.payload
+            versions.append((str(ref), str(fetched.result.name)))
         self._metrics.renders.inc()
         try:
-            desired = render_secret(name, namespace, spec, payloads)
+            desired = await self._renderer.render(name, namespace, spec, payloads)
         except KesError as e:
             return Outcome(Reason.RENDER_ERROR, str(e))
         manifest = build_secret(desired, Owner(API_VERSION, KIND, name, record.uid))

@@ -49,6 +49,14 @@ class ControllerSettings:
     """Seconds between refreshes of an unchanged status's lastSync."""
     status_refresh_rate: float = 50.0
     """At most this many lastSync refreshes per second; more objects stretch the period."""
+    render_workers: int = 2
+    """Worker processes that render; one slow render holds up only its own worker."""
+    render_cpu_seconds: int = 2
+    """CPU one render may use before it is stopped (whole seconds)."""
+    render_timeout: float = 10.0
+    """Seconds one render may take before it is stopped."""
+    render_memory_mib: int = 256
+    """Address space of one render worker, in MiB."""
     max_backoff: float = 300.0
     """Longest wait before retrying a GSM version that failed."""
     leader_election: bool = False
@@ -119,6 +127,12 @@ def settings_from_env(
             env, "FOREIGN_SECRET_RECHECK_SECONDS", positive_number, d.foreign_recheck
         ),
         status_refresh=read_env(env, "STATUS_REFRESH_SECONDS", positive_number, d.status_refresh),
+        render_workers=read_env(env, "RENDER_WORKERS", positive_int, d.render_workers),
+        render_cpu_seconds=read_env(
+            env, "RENDER_CPU_SECONDS", positive_int, d.render_cpu_seconds
+        ),
+        render_timeout=read_env(env, "RENDER_TIMEOUT_SECONDS", positive_number, d.render_timeout),
+        render_memory_mib=read_env(env, "RENDER_MEMORY_MIB", positive_int, d.render_memory_mib),
         status_refresh_rate=read_env(
             env, "STATUS_REFRESH_RATE", positive_number, d.status_refresh_rate
         ),

@@ -87,6 +87,8 @@ class BackgroundController:
         if self.running:
             self.stop()
         self._on_loop(self._gsm.close())
+        self._on_loop(self.controller.renderer.close())
+        self.controller.kube.close()
         self._background.close()
 
     def __enter__(self) -> BackgroundController:
