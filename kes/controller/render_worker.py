@@ -94,8 +94,34 @@ def _cpu_used() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+class _Payloads:
+    """The child's payloads by content, most recent last: the same payload sent for many
+    renders is parsed once while it stays among the last `max_bytes` of them."""
+
+    def __init__(self, max_bytes: int = 32 * 1024 * 1024) -> None:
+        self._max_bytes = max_bytes
+        self._bytes = 0
+        self._by_content: dict[bytes, Payload] = {}
+
+    def interned(self, payload: Payload) -> Payload:
+        known = self._by_content.pop(payload.data, None)
+        if known is None:
+            known = payload
+            self._bytes += len(payload.data)
+        self._by_content[payload.data] = known
+        while self._bytes > self._max_bytes and len(self._by_content) > 1:
+            oldest = next(iter(self._by_content))
+            self._bytes -= len(oldest)
+            del self._by_content[oldest]
+        return known
+
+
+_PAYLOADS = _Payloads()
+
+
 def _render_one(job: tuple[Any, ...], memory_bytes: int) -> dict[str, Any]:
-    name, namespace, spec, payloads, cpu_seconds = job
+    name, namespace, spec, sent, cpu_seconds = job
+    payloads = {ref: _PAYLOADS.interned(payload) for ref, payload in sent.items()}
     _, hard = resource.getrlimit(resource.RLIMIT_CPU)
     soft = math.ceil(_cpu_used()) + cpu_seconds
     resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
