@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from kes.api import REQUESTED_AT_ANNOTATION
+from kes.api import KIND, REQUESTED_AT_ANNOTATION
 from kes.controller.manifest import SecretState
 from kes.controller.status import Outcome
 from kes.errors import KesError
@@ -67,6 +67,12 @@ class Record:
     """Whether the log already said that its refreshInterval was raised to the minimum."""
     write_failures: int = 0
     """Failed Secret writes in a row: the next attempt waits longer each time."""
+    last_refetch: float | None = None
+    """When fresh values were last asked for (requested-at, a new spec): asks closer
+    together than the minimum refresh interval are merged into one."""
+    repairs: int = 0
+    """Repairs in a row of a Secret something else keeps changing; each waits longer."""
+    last_repair: float = 0.0
 
     @property
     def versions(self) -> frozenset[SecretVersionName]:
@@ -123,6 +129,8 @@ class ClusterCache:
             error = None
         except KesError as e:
             spec, error = None, str(e)
+        except Exception as e:  # a bug in kes: this object fails, the others go on
+            spec, error = None, f"{KIND} {key[0]}/{key[1]}: could not be read ({type(e).__name__})"
         record = Record(
             key=key, uid=meta["uid"], generation=generation,
             resource_version=str(meta.get("resourceVersion", "")),
@@ -130,9 +138,10 @@ class ClusterCache:
             status=dict(obj.get("status") or {}),
         )
         if old is not None and old.uid == record.uid:
-            # The same object: what was written and found stays known.
+            # The same object: what was written, found and asked stays known.
             record.outcome, record.written = old.outcome, old.written
-            record.clamp_noted = old.clamp_noted
+            record.clamp_noted, record.last_refetch = old.clamp_noted, old.last_refetch
+            record.repairs, record.last_repair = old.repairs, old.last_repair
         self._index(old, record)
         self.records[key] = record
         return Change.SPEC

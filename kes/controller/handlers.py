@@ -4,7 +4,9 @@ work when it matters. Start-up lists go through the same handlers as watch event
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import logging
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from kes.api import ANNOTATION_PREFIX
@@ -13,12 +15,33 @@ from kes.controller.manifest import SecretState
 from kes.controller.poller import Poller
 from kes.controller.reconcile import drifted
 
+log = logging.getLogger("kes.controller")
+
+Handler = Callable[["EventHandlers", str | None, Mapping[str, Any]], None]
+
+
+def _contained(handle: Handler) -> Handler:
+    """A bug met with one object is logged and costs only that object: start-up lists
+    and watches go on with the rest."""
+
+    @functools.wraps(handle)
+    def contained(self: EventHandlers, event_type: str | None, obj: Mapping[str, Any]) -> None:
+        try:
+            handle(self, event_type, obj)
+        except Exception:
+            meta = obj.get("metadata") or {}
+            log.exception("event not handled", extra={
+                "object": f"{meta.get('namespace', '')}/{meta.get('name', '')}"})
+
+    return contained
+
 
 class EventHandlers:
     def __init__(self, cache: ClusterCache, poller: Poller) -> None:
         self._cache = cache
         self._poller = poller
 
+    @_contained
     def externalsecret(self, event_type: str | None, obj: Mapping[str, Any]) -> None:
         if event_type == "DELETED":
             change = self._cache.remove_externalsecret(obj)
@@ -29,6 +52,7 @@ class EventHandlers:
         elif change is Change.REMOVED:
             self._poller.forget(key_of(obj))
 
+    @_contained
     def secret(self, event_type: str | None, obj: Mapping[str, Any]) -> None:
         state = SecretState.of(obj)
         # DELETED also arrives when a Secret leaves the label selector (someone removed
@@ -43,8 +67,9 @@ class EventHandlers:
         if record is None:
             return
         if (not deleted and state.data_drifted) or drifted(record, None if deleted else state):
-            self._poller.request(record.key, refetch=False)
+            self._poller.repair(record.key)
 
+    @_contained
     def namespace(self, event_type: str | None, obj: Mapping[str, Any]) -> None:
         name = obj["metadata"]["name"]
         if event_type == "DELETED":

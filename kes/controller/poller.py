@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from kes.controller.cache import ClusterCache, Record
 from kes.controller.fetch import POLLER, Fetched, Fetcher, FetchResult, same_result
 from kes.controller.heartbeat import StatusHeartbeat
+from kes.controller.manifest import WriteAction
 from kes.controller.metrics import ControllerMetrics
 from kes.controller.reconcile import Reconciler
 from kes.controller.schedule import Schedule, Timers, backoff, poll_interval
@@ -39,6 +40,15 @@ SYNC_WORKERS = 8
 """Resources synced at once; each holds at most one Kubernetes request at a time."""
 TICK = 0.1
 """Versions due within this many seconds of each other share one poll."""
+FIGHT = 3
+"""Repairs in a row after which something else is clearly fighting kes over a Secret."""
+REPAIR_QUIET = 600.0
+"""Seconds without a repair after which the next is the first of a new series."""
+
+
+def repair_backoff(repairs: int, maximum: float) -> float:
+    """Wait before the next repair after `repairs` in a row: none, then 1 s, doubling."""
+    return 0.0 if repairs == 0 else min(maximum, 2.0 ** (repairs - 1))
 
 
 @dataclass(frozen=True)
@@ -80,14 +90,40 @@ class Poller:
 
     def request(self, key: Key, refetch: bool) -> None:
         """refetch: the spec or requested-at changed (read fresh values; retry a Secret
-        found foreign). Otherwise the cached values suffice (namespace rules changed)."""
+        found foreign). Otherwise the cached values suffice (namespace rules changed).
+
+        Fresh values are read at most once per minimum refresh interval for one
+        ExternalSecret: asks closer together (a requested-at bumped every second)
+        are merged into one at the end of that interval."""
         record = self._cache.records.get(key)
+        now = self._clock()
+        self._wake.set()  # the versions it uses may need polling now
         if refetch and record is not None:
             record.foreign = None
             if record.spec is not None:
                 self._note_clamp(record, record.spec)
-        self._queue.add(key, Ask(refetch, self._clock()))
-        self._wake.set()  # the versions it uses may need polling now
+            last = record.last_refetch
+            if last is not None and now - last < self._settings.min_refresh_interval:
+                self._later(key, last + self._settings.min_refresh_interval, Ask(True, now))
+                return
+            record.last_refetch = now
+        self._queue.add(key, Ask(refetch, now))
+
+    def repair(self, key: Key) -> None:
+        """Something else changed or deleted the Secret kes wrote: put it back, at once
+        the first time, then waiting twice as long each time while it keeps happening
+        (so kes and another writer do not fight at full speed)."""
+        record = self._cache.records.get(key)
+        if record is None:
+            return
+        now = self._clock()
+        if record.repairs and now - record.last_repair > REPAIR_QUIET:
+            record.repairs = 0  # the last fight is long over
+        wait = repair_backoff(record.repairs, self._settings.max_backoff)
+        if record.repairs and now < record.last_repair + wait:
+            self._later(key, record.last_repair + wait, Ask(False, now, repair=True))
+            return
+        self._queue.add(key, Ask(False, now, repair=True))
 
     def forget(self, key: Key) -> None:
         """An ExternalSecret is gone: its series and timers go; versions only it used
@@ -99,7 +135,23 @@ class Poller:
         self._queue.forget(key)
         self._wake.set()
 
+    def _release(self, keys: Iterable[Key]) -> None:
+        """Queue the asks whose time has come."""
+        now = self._clock()
+        for key in keys:
+            ask = self._timed_asks.pop(key, None)
+            record = self._cache.records.get(key)
+            if ask is None or record is None:
+                continue
+            if ask.refetch:
+                record.last_refetch = now
+            self._queue.add(key, ask)
+
     def _later(self, key: Key, when: float, ask: Ask) -> None:
+        """Queue `ask` at `when`; an ask already waiting for `key` is merged into it."""
+        waiting = self._timed_asks.get(key)
+        if waiting is not None:
+            ask.merge(waiting)
         self._timers.at(key, when)
         self._timed_asks[key] = ask
         self._wake.set()
@@ -199,10 +251,7 @@ class Poller:
             self._wake.clear()
             now = self._clock()
             self._refresh_schedule(now)
-            for key in self._timers.due(now):
-                ask = self._timed_asks.pop(key, None)
-                if ask is not None:
-                    self._queue.add(key, ask)
+            self._release(self._timers.due(now))
             due = [t for t in (self._schedule.next_due(), self._timers.next_due())
                    if t is not None]
             wait = min(due) - now if due else None
@@ -275,9 +324,19 @@ class Poller:
         self.syncs += 1
         self._metrics.cycle_seconds.observe(time.perf_counter() - started)
         self._metrics.synced(key, outcome.ok, self._counted_interval(record))
+        if ask.repair and outcome.ok and outcome.action is not WriteAction.NONE:
+            await self._repaired(record)
         self._plan_retry(record)
         if record.status:
             self._heartbeat.after_write(key)
+
+    async def _repaired(self, record: Record) -> None:
+        """Count a repair; the third in a row is a fight, said once in an Event."""
+        record.repairs += 1
+        record.last_repair = self._clock()
+        if record.repairs == FIGHT:
+            wait = repair_backoff(record.repairs, self._settings.max_backoff)
+            await self._reconciler.report_fight(record, wait)
 
     def _counted_interval(self, record: Record) -> float:
         """How often KES's sync counter counts this resource while nothing changes: once
@@ -315,10 +374,7 @@ class Poller:
     async def run_cycle(self, now: float) -> CycleReport:
         """Poll everything due by `now`, then wait until every sync it caused is done."""
         before = self.syncs
-        for key in self._timers.due(now):
-            ask = self._timed_asks.pop(key, None)
-            if ask is not None:
-                self._queue.add(key, ask)
+        self._release(self._timers.due(now))
         fetched = await self.poll(now)
         while not self._queue.idle:
             await asyncio.sleep(0.01)

@@ -29,7 +29,7 @@ from kes.controller.manifest import (
 from kes.controller.metrics import ControllerMetrics
 from kes.controller.scope import permission_error
 from kes.controller.settings import ControllerSettings
-from kes.controller.status import Outcome, Reason, event_for, next_status
+from kes.controller.status import EventNote, Outcome, Reason, event_for, next_status
 from kes.controller.writer import Involved, NotOwnedError, SecretWriter, WriteError
 from kes.errors import KesError
 from kes.gsm import GsmError
@@ -140,6 +140,25 @@ class Reconciler:
                 extra={"externalsecret": f"{namespace}/{name}", "action": written.action.value},
             )
         return Outcome(Reason.SYNCED, versions=tuple(versions), action=written.action)
+
+    async def report_fight(self, record: Record, wait: float) -> None:
+        """Say once that something else keeps changing the Secret and kes keeps putting
+        it back, more slowly each time."""
+        namespace, name = record.key
+        secret = (record.written or {}).get("metadata", {}).get("name", name)
+        note = EventNote(
+            "Warning", "SecretChangedElsewhere",
+            f"Secret {namespace}/{secret} keeps being changed by something else; kes puts "
+            f"it back each time, waiting longer between repairs (now {wait:g}s)",
+        )
+        log.warning("secret keeps being changed elsewhere",
+                    extra={"externalsecret": f"{namespace}/{name}"})
+        try:
+            await self._writer.post_event(
+                Involved(namespace, name, record.uid, record.resource_version), note)
+        except KesError as e:
+            log.warning("event not posted",
+                        extra={"externalsecret": f"{namespace}/{name}", "error": str(e)})
 
     async def _recheck(
         self, record: Record, secret_name: str

@@ -22,10 +22,13 @@ class Ask:
     """Read the values fresh, not from what the poller last fetched."""
     since: float
     """The values must have been fetched no earlier than this (monotonic seconds)."""
+    repair: bool = False
+    """Something else changed the Secret kes wrote: this sync puts it back."""
 
     def merge(self, other: Ask) -> None:
         self.refetch = self.refetch or other.refetch
         self.since = max(self.since, other.since)
+        self.repair = self.repair or other.repair
 
 
 class WorkQueue:
