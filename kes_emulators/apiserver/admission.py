@@ -99,7 +99,7 @@ def _validate_annotations(annotations: Mapping[str, str]) -> list[Cause]:
     size = sum(len(k.encode()) + len(v.encode()) for k, v in annotations.items())
     if size > MAX_ANNOTATION_BYTES:
         causes.append(Cause("FieldValueTooLong",
-                            f"Too long: must have at most {MAX_ANNOTATION_BYTES} bytes",
+                            f"Too long: may not be more than {MAX_ANNOTATION_BYTES} bytes",
                             "metadata.annotations"))
     return causes
 
@@ -347,7 +347,7 @@ def admit_secret(rtype: ResourceType, obj: Obj, old: Obj | None) -> list[Cause]:
     causes = _validate_keys("data", obj.get("data"))
     if sum(len(value) for value in decoded.values()) > MAX_DATA_BYTES:
         causes.append(Cause("FieldValueTooLong",
-                            f"Too long: must have at most {MAX_DATA_BYTES} bytes", "data"))
+                            f"Too long: may not be more than {MAX_DATA_BYTES} bytes", "data"))
     obj.setdefault("type", "Opaque")
     causes += _secret_type_causes(obj, decoded)
     if old is not None and obj["type"] != old.get("type", "Opaque"):
@@ -362,7 +362,7 @@ def admit_configmap(rtype: ResourceType, obj: Obj, old: Obj | None) -> list[Caus
     size += sum(len(str(v)) * 3 // 4 for v in (obj.get("binaryData") or {}).values())
     if size > MAX_DATA_BYTES:
         causes.append(Cause("FieldValueTooLong",
-                            f"Too long: must have at most {MAX_DATA_BYTES} bytes", ""))
+                            f"Too long: may not be more than {MAX_DATA_BYTES} bytes", ""))
     return causes + _immutability(obj, old, ("data", "binaryData"))
 
 

@@ -7,10 +7,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
 from aiohttp import web
 
 from kes_emulators.apiserver import (
+    bodies,
     errors,
     listing,
     protobuf,
@@ -290,26 +290,14 @@ async def _json_body(request: web.Request) -> Any:
     if content_type not in _BODY_TYPES:
         raise errors.unsupported_media_type(content_type, ["application/json",
                                                            "application/yaml"])
-    raw = await request.read()
-    if content_type == protobuf.MEDIA_TYPE:
-        return protobuf.decode(raw)
-    try:
-        if content_type == "application/yaml":
-            return yaml.safe_load(raw)
-        return json.loads(raw)
-    except (ValueError, yaml.YAMLError) as exc:
-        raise errors.bad_request(f"the body of the request could not be decoded as JSON: "
-                                 f"{exc}") from exc
+    return bodies.decode(await bodies.read(request), content_type)
 
 
 async def _delete_options(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
+    raw = await bodies.read(request)
     options: dict[str, Any] = {}
     if raw.strip():
-        try:
-            options = json.loads(raw)
-        except ValueError as exc:
-            raise errors.bad_request(f"DeleteOptions could not be decoded: {exc}") from exc
+        options = bodies.decode(raw, "application/json")
         if not isinstance(options, dict):
             raise errors.bad_request("DeleteOptions must be an object")
     if "propagationPolicy" in request.query:

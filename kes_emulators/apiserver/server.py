@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from kes_emulators.apiserver import certs, kubeconfig, rbac
+from kes_emulators.apiserver import bodies, certs, kubeconfig, rbac
 from kes_emulators.apiserver.auth import Authorization, Identities, service_account_user
 from kes_emulators.apiserver.controllers import Controllers
 from kes_emulators.apiserver.errors import ApiError
@@ -29,7 +29,6 @@ from kes_emulators.serving import BackgroundLoop
 
 T = TypeVar("T")
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-MAX_REQUEST_BYTES = 3 * 1024 * 1024
 
 
 class ApiServer:
@@ -72,7 +71,7 @@ class ApiServer:
     # lifecycle
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+        app = web.Application(client_max_size=bodies.MAX_REQUEST_BYTES)
         app.router.add_route("*", "/{tail:.*}", self._http.handle)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
