@@ -149,7 +149,7 @@ class SecretManagerService:
                 response = handle(request, principal)
             except RpcError as error:
                 self.counters.results[(name, error.code.name)] += 1
-                await context.abort(error.code, error.message)
+                await context.abort(error.code, error.message, error.trailing_metadata())
             self.counters.results[(name, "OK")] += 1
             return response
 
