@@ -70,7 +70,7 @@ def _same_condition(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
 
 
 def _tracks_generation(rtype: ResourceType) -> bool:
-    return not rtype.builtin or rtype.storage_key == CRD_KEY
+    return not rtype.builtin or rtype.generation or rtype.storage_key == CRD_KEY
 
 
 class Objects:
@@ -211,7 +211,7 @@ class Objects:
                     raise errors.bad_request("json patch must be an array of operations")
                 patched = patch.json_patch(target, body)
             elif content_type == STRATEGIC_PATCH and rtype.builtin:
-                patched = patch.strategic_merge_patch(target, body, rtype.kind)
+                patched = patch.strategic_merge_patch(target, body, rtype.model)
             elif content_type == APPLY_PATCH:
                 raise ApiError(415, "server-side apply (application/apply-patch+yaml) is not "
                                     "emulated by the kes API server; use client-side apply "

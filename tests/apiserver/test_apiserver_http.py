@@ -101,7 +101,7 @@ async def test_create_in_missing_namespace_is_404(http: Any) -> None:
 
 
 async def test_unknown_resource_404_and_missing_verb_405(http: Any) -> None:
-    status, body = await http.get("/api/v1/namespaces/default/pods")
+    status, body = await http.get("/api/v1/namespaces/default/nodes")
     assert status == 404 and body["message"] == "the server could not find the requested resource"
     status, body = await http.get("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews")
     assert status == 405 and body["reason"] == "MethodNotAllowed"
