@@ -317,6 +317,9 @@ class _Validator:
     def _composition(self, schema: Schema, value: Any, path: str,
                      old: Any) -> list[FieldError]:
         errors: list[FieldError] = []
+        if not ("anyOf" in schema or "oneOf" in schema or "allOf" in schema
+                or "not" in schema):
+            return errors
         quoted = go_quote(path)
         any_of = schema.get("anyOf") or ()
         if any_of:
