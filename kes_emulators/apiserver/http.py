@@ -30,6 +30,7 @@ from kes_emulators.apiserver.objects import (
     STRATEGIC_PATCH,
     Objects,
 )
+from kes_emulators.apiserver.openapi import OpenApi
 from kes_emulators.apiserver.params import float_param, is_true, parse_rv
 from kes_emulators.apiserver.rbac import UserInfo
 from kes_emulators.apiserver.resources import Registry, ResourceType
@@ -73,9 +74,11 @@ class HttpApi:
         self.requests = requests
         self.faults = faults
         self.settings = settings
+        self.openapi = OpenApi(registry)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        where = route(request.method, request.path, request.query)
+        where = route(request.method, request.path, request.query,
+                      request.headers.get("Accept", ""))
         with response_warnings.collecting() as warnings:
             response, identity = await self._answer(request, where)
         if not response.prepared:  # a watch stream is already under way
@@ -143,9 +146,28 @@ class HttpApi:
             body = self.registry.resource_list(parts[1], parts[2])
         elif path in ("/healthz", "/readyz", "/livez"):
             return web.Response(text="ok")
+        elif parts[:1] == ["openapi"]:
+            return self._openapi(parts[1:], where.accept)
         if body is None:
             raise errors.resource_not_found()
         return json_response(body)
+
+    def _openapi(self, parts: list[str], accept: str) -> web.Response:
+        if accept and not any(media.split(";")[0].strip() in (
+                "application/json", "application/*", "*/*") for media in accept.split(",")):
+            raise ApiError(406, f"the OpenAPI documents are served as application/json only; "
+                                f"the kes API server does not emulate other renderings "
+                                f"(asked: {accept})")
+        body: bytes | None = None
+        if parts == ["v2"]:
+            body = self.openapi.v2()
+        elif parts == ["v3"]:
+            body = self.openapi.v3_index()
+        elif parts[:1] == ["v3"]:
+            body = self.openapi.v3("/".join(parts[1:]))
+        if body is None:
+            raise errors.resource_not_found()
+        return web.Response(body=body, content_type="application/json")
 
     # resource URLs
 

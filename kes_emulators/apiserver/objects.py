@@ -200,6 +200,10 @@ class Objects:
     def patch(self, rtype: ResourceType, namespace: str, name: str, content_type: str,
               body: Any, subresource: str, dry_run: bool,
               unknown: UnknownFields | None = None) -> Obj:
+        if content_type == APPLY_PATCH:  # whether or not the object exists yet
+            raise ApiError(415, "server-side apply (application/apply-patch+yaml) is not "
+                                "emulated by the kes API server; use client-side apply "
+                                "(kubectl apply without --server-side) or a merge patch")
         old = self.get(rtype, namespace, name)
         # the patch functions never mutate their inputs
         target = rtype.converter.from_storage(old) if rtype.converter else old
@@ -212,10 +216,6 @@ class Objects:
                 patched = patch.json_patch(target, body)
             elif content_type == STRATEGIC_PATCH and rtype.builtin:
                 patched = patch.strategic_merge_patch(target, body, rtype.model)
-            elif content_type == APPLY_PATCH:
-                raise ApiError(415, "server-side apply (application/apply-patch+yaml) is not "
-                                    "emulated by the kes API server; use client-side apply "
-                                    "(kubectl apply without --server-side) or a merge patch")
             else:
                 accepted = [JSON_PATCH, MERGE_PATCH]
                 if rtype.builtin:

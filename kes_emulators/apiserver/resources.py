@@ -230,6 +230,9 @@ class Registry:
     def _add(self, rtype: ResourceType) -> None:
         self._types[(rtype.group, rtype.version, rtype.plural)] = rtype
 
+    def types(self) -> list[ResourceType]:
+        return list(self._types.values())
+
     def lookup(self, group: str, version: str, plural: str) -> ResourceType | None:
         return self._types.get((group, version, plural))
 

@@ -40,8 +40,8 @@ async def test_discovery_lists_groups_versions_and_resources(http: Any) -> None:
     assert (await http.get("/readyz"))[0] == 200 and (await http.get("/livez"))[0] == 200
 
 
-async def test_openapi_is_not_served(http: Any) -> None:
-    for path in ("/openapi/v2", "/openapi/v3"):
+async def test_openapi_names_no_group_version_it_does_not_serve(http: Any) -> None:
+    for path in ("/openapi/v3/apis/example.com/v1", "/openapi/v4"):
         status, body = await http.get(path)
         assert status == 404 and body["reason"] == "NotFound"
 
