@@ -22,7 +22,8 @@ class UnknownFields:
     """What a write does with fields its kind does not declare (`fieldValidation`):
     `Ignore` drops them silently, `Warn` (the default) drops them with a response
     warning each, `Strict` rejects the request with 400. Custom resources are pruned by
-    their schema; built-in kinds lose unknown top-level fields, as typed decoding does."""
+    their schema; built-in kinds are decoded along theirs (`typed.py`), which drops
+    unknown fields at any depth and refuses values of the wrong JSON type."""
 
     DIRECTIVES = ("Ignore", "Warn", "Strict")
 

@@ -147,9 +147,7 @@ class Counters:
 
     calls: Counter[str] = field(default_factory=Counter)  # method -> calls
     results: Counter[tuple[str, str]] = field(default_factory=Counter)  # (method, code name)
-    by_secret: Counter[tuple[str, str]] = field(default_factory=Counter)  # (method, secret)
 
     def clear(self) -> None:
         self.calls.clear()
         self.results.clear()
-        self.by_secret.clear()
