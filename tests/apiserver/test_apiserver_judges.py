@@ -91,6 +91,7 @@ def wait_for(condition: Any, seconds: float, what: str) -> None:
         time.sleep(0.1)
 
 
+@pytest.mark.long
 @pytest.mark.timeout(DURATION + 120)
 def test_other_clients_follow_every_change_for_three_minutes(
         emulate: tuple[subprocess.Popen[str], Path], tmp_path: Path) -> None:
