@@ -51,9 +51,10 @@ def _model_names() -> dict[str, str]:
                 visit(nested, group, version)
 
     for rtype in BUILTIN_TYPES:
-        visit(rtype.model, rtype.group, rtype.version)
-        if hasattr(models.client_models, rtype.model + "List"):
-            visit(rtype.model + "List", rtype.group, rtype.version)
+        model = rtype.published_model
+        visit(model, rtype.group, rtype.version)
+        if hasattr(models.client_models, model + "List"):
+            visit(model + "List", rtype.group, rtype.version)
     visit("V1Status", "", "v1")
     return names
 
@@ -152,8 +153,8 @@ def _as_swagger(schema: Any) -> Any:
 def _type_schema(rtype: ResourceType, definitions: _Definitions) -> tuple[str, Schema]:
     """The name of `rtype`'s definition (added to `definitions`) and a reference to it."""
     if rtype.model:
-        reference = definitions.model(rtype.model)
-        name = _model_names()[rtype.model]
+        reference = definitions.model(rtype.published_model)
+        name = _model_names()[rtype.published_model]
     else:
         labels = rtype.group.split(".")
         name = ".".join([*reversed(labels), rtype.version, rtype.kind])

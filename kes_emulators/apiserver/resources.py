@@ -62,13 +62,19 @@ class ResourceType:
     storage: tuple[str, str] | None = None
     converter: Converter | None = field(default=None, compare=False)
     # built-in kinds: the `kubernetes` client model of the stored form (see models.py),
-    # and whether writes to the spec bump metadata.generation
+    # of the form this API shows when it differs, and whether spec writes bump generation
     model: str = ""
+    shown_model: str = ""
     generation: bool = False
 
     @property
     def api_version(self) -> str:
         return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def published_model(self) -> str:
+        """The model the OpenAPI documents describe this API's objects with."""
+        return self.shown_model or self.model
 
     @property
     def storage_key(self) -> tuple[str, str]:
@@ -168,7 +174,7 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _workload("networking.k8s.io", "ingresses", "Ingress", ("ing",), ()),
     ResourceType("events.k8s.io", "v1", "events", "Event", True, singular="event",
                  short_names=("ev",), storage=("", "events"), converter=EVENTS_V1,
-                 model="CoreV1Event"),
+                 model="CoreV1Event", shown_model="EventsV1Event"),
     ResourceType("coordination.k8s.io", "v1", "leases", "Lease", True, singular="lease",
                  model="V1Lease"),
     ResourceType("apiextensions.k8s.io", "v1", "customresourcedefinitions",

@@ -50,6 +50,35 @@ async def test_documents_are_valid_openapi_v2_and_v3(http: Any,
     assert widget["properties"]["spec"]["required"] == ["size"]
 
 
+async def test_each_api_of_a_kind_stored_twice_is_described_as_it_shows_it(http: Any) -> None:
+    _, index = await http.get("/openapi/v3")
+    _, events = await http.get(index["paths"]["apis/events.k8s.io/v1"]["serverRelativeURL"])
+    event = events["components"]["schemas"]["io.k8s.api.events.v1.Event"]
+    assert "note" in event["properties"] and "message" not in event["properties"]
+    _, core = await http.get(index["paths"]["api/v1"]["serverRelativeURL"])
+    assert core["components"]["schemas"]["io.k8s.api.core.v1.Event"][
+        "x-kubernetes-group-version-kind"] == [{"group": "", "kind": "Event", "version": "v1"}]
+
+
+async def test_built_in_kinds_are_decoded_at_every_depth(http: Any) -> None:
+    leases = "/apis/coordination.k8s.io/v1/namespaces/default/leases"
+    lease = {"metadata": {"name": "l"}, "spec": {"holderIdentity": "a", "holderIdentityy": "b"}}
+    async with http.session.post(http.url + leases, json=lease) as response:
+        assert response.status == 201
+        assert (await response.json())["spec"] == {"holderIdentity": "a"}
+        assert response.headers.getall("Warning") == [
+            '299 - "unknown field \\"spec.holderIdentityy\\""']
+    status, body = await http.post(f"{leases}?fieldValidation=Strict", dict(
+        lease, metadata={"name": "m"}))
+    assert status == 400 and body["message"].endswith(
+        'strict decoding error: unknown field "spec.holderIdentityy"')
+    status, body = await http.post(leases, {"metadata": {"name": "n"},
+                                            "spec": {"leaseDurationSeconds": "15"}})
+    assert status == 400 and body["message"] == (
+        'Lease in version "v1" cannot be handled as a Lease: json: cannot unmarshal string '
+        'into Go struct field LeaseSpec.spec.leaseDurationSeconds of type int')
+
+
 async def test_the_index_hash_follows_a_crds_schema(http: Any,
                                                     widget_crd: dict[str, Any]) -> None:
     crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
