@@ -24,8 +24,6 @@ from kes_emulators.apiserver.resources import BUILTIN_TYPES, Registry, ResourceT
 Schema = dict[str, Any]
 INT_OR_STRING = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
 QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity"
-OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
-STATUS = "io.k8s.apimachinery.pkg.apis.meta.v1.Status"
 _PRIMITIVES: dict[str, Schema] = {
     INT_OR_STRING: {"type": "string", "format": "int-or-string",
                     "description": "IntOrString is a type that can hold an int32 or a string."},

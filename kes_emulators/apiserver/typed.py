@@ -79,8 +79,10 @@ def _decode(schema: Schema, value: Any, path: str, go_path: str, struct: str,
     if not _fits(schema, value):
         if not found.type_error:
             kind = schema.get("type") or "string"
+            go_type = (f"v1.{schema[models.MODEL_KEY]}" if models.MODEL_KEY in schema
+                       else _GO_TYPES[kind])  # every served built-in kind is a v1 package's
             found.type_error = (f"json: cannot unmarshal {_json_kind(value)} into Go struct "
-                                f"field {struct}.{go_path} of type {_GO_TYPES[kind]}")
+                                f"field {struct}.{go_path} of type {go_type}")
         return
     if isinstance(value, list):
         items = schema.get("items") or {}

@@ -77,6 +77,9 @@ async def test_built_in_kinds_are_decoded_at_every_depth(http: Any) -> None:
     assert status == 400 and body["message"] == (
         'Lease in version "v1" cannot be handled as a Lease: json: cannot unmarshal string '
         'into Go struct field LeaseSpec.spec.leaseDurationSeconds of type int')
+    status, body = await http.post(leases, {"metadata": {"name": "n"}, "spec": "short"})
+    assert status == 400 and body["message"].endswith(
+        "json: cannot unmarshal string into Go struct field Lease.spec of type v1.LeaseSpec")
 
 
 async def test_the_index_hash_follows_a_crds_schema(http: Any,
