@@ -48,7 +48,7 @@ def _serve(conn: Connection, objects: int, rbac: bool) -> None:
     from kes_emulators.apiserver import ApiServer
 
     async def main() -> None:
-        server = ApiServer(history=1000, tls=True, rbac=rbac)
+        server = ApiServer(tls=True, rbac=rbac)
         before = _rss_bytes()
         namespaces = [
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"ns-{n}"}}

@@ -26,9 +26,6 @@ from kes_emulators.apiserver import ApiServer
 from kes_emulators.gsm import SecretManagerEmulator
 
 CRD = Path(__file__).resolve().parent.parent / "crds" / "externalsecret.yaml"
-WATCH_HISTORY = 1_000_000
-"""Events kept for resuming watches: a real API server keeps minutes of history, so a
-large benchmark must not measure re-lists the emulator alone would cause."""
 
 
 async def _control(routes: dict[str, Callable[[web.Request], Awaitable[web.Response]]]) -> int:
@@ -44,7 +41,7 @@ async def _control(routes: dict[str, Callable[[web.Request], Awaitable[web.Respo
 
 
 async def serve_apiserver(scenario: Scenario, ready: Path) -> None:
-    server = ApiServer(tls=True, history=WATCH_HISTORY)
+    server = ApiServer(tls=True)  # keeps 5 minutes of watch history, as a real one
     namespaces = [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": scenario.namespace_of(i)}}
         for i in range(min(scenario.namespaces, scenario.externalsecrets))

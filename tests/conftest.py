@@ -7,6 +7,12 @@ import pytest
 from kes_emulators.gsm import SecretManagerEmulator
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Start the tests marked `long` first, so that under xdist the rest of the suite
+    runs beside them instead of after them."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 @pytest.fixture
 async def gsm_emulator() -> AsyncIterator[SecretManagerEmulator]:
     """A Secret Manager emulator on a free port, on the test's own loop."""

@@ -8,12 +8,13 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NoReturn
 
-from kes_emulators.apiserver import auth, selectors
+from kes_emulators.apiserver import auth, models, selectors, typed
 from kes_emulators.apiserver import schema as crd_schema
 from kes_emulators.apiserver.errors import ApiError, Cause, qualified
-from kes_emulators.apiserver.resources import ResourceType
+from kes_emulators.apiserver.resources import CRD_KEY, ResourceType
 from kes_emulators.apiserver.store import Obj
 from kes_emulators.apiserver.views import compile_jsonpath
+from kes_emulators.apiserver.workloads import admit_workload
 
 MAX_DATA_BYTES = 1024 * 1024
 MAX_ANNOTATION_BYTES = 256 * 1024
@@ -99,7 +100,7 @@ def _validate_annotations(annotations: Mapping[str, str]) -> list[Cause]:
     size = sum(len(k.encode()) + len(v.encode()) for k, v in annotations.items())
     if size > MAX_ANNOTATION_BYTES:
         causes.append(Cause("FieldValueTooLong",
-                            f"Too long: must have at most {MAX_ANNOTATION_BYTES} bytes",
+                            f"Too long: may not be more than {MAX_ANNOTATION_BYTES} bytes",
                             "metadata.annotations"))
     return causes
 
@@ -347,7 +348,7 @@ def admit_secret(rtype: ResourceType, obj: Obj, old: Obj | None) -> list[Cause]:
     causes = _validate_keys("data", obj.get("data"))
     if sum(len(value) for value in decoded.values()) > MAX_DATA_BYTES:
         causes.append(Cause("FieldValueTooLong",
-                            f"Too long: must have at most {MAX_DATA_BYTES} bytes", "data"))
+                            f"Too long: may not be more than {MAX_DATA_BYTES} bytes", "data"))
     obj.setdefault("type", "Opaque")
     causes += _secret_type_causes(obj, decoded)
     if old is not None and obj["type"] != old.get("type", "Opaque"):
@@ -362,7 +363,7 @@ def admit_configmap(rtype: ResourceType, obj: Obj, old: Obj | None) -> list[Caus
     size += sum(len(str(v)) * 3 // 4 for v in (obj.get("binaryData") or {}).values())
     if size > MAX_DATA_BYTES:
         causes.append(Cause("FieldValueTooLong",
-                            f"Too long: must have at most {MAX_DATA_BYTES} bytes", ""))
+                            f"Too long: may not be more than {MAX_DATA_BYTES} bytes", ""))
     return causes + _immutability(obj, old, ("data", "binaryData"))
 
 
@@ -505,5 +506,11 @@ def admit(rtype: ResourceType, obj: Obj, old: Obj | None) -> list[Cause]:
     """Default and validate `obj` (a fresh copy, mutated in place) against its kind's rules."""
     if rtype.builtin and rtype.group == "rbac.authorization.k8s.io":
         auth.confirm_rbac_write(rtype.plural, obj, old)
-    check = _BY_KEY.get(rtype.storage_key, _no_checks) if rtype.builtin else admit_custom
-    return validate_metadata(rtype, obj["metadata"]) + check(rtype, obj, old)
+    causes = validate_metadata(rtype, obj["metadata"])
+    if not rtype.builtin:
+        return causes + admit_custom(rtype, obj, old)
+    if rtype.model and rtype.storage_key != CRD_KEY:  # CRDs: `admit_crd` says it better
+        causes += typed.validate(models.structural(rtype.model), obj)
+    if rtype.generation:
+        causes += admit_workload(rtype, obj, old)
+    return causes + _BY_KEY.get(rtype.storage_key, _no_checks)(rtype, obj, old)

@@ -11,6 +11,7 @@ from typing import Any
 from kes_emulators.apiserver import rbac
 from kes_emulators.apiserver.errors import ApiError, qualified
 from kes_emulators.apiserver.rbac import RBAC_GROUP, RequestAttributes, UserInfo
+from kes_emulators.apiserver.response_warnings import warn
 from kes_emulators.apiserver.store import Event, Store
 
 _SA_PREFIX = "system:serviceaccount:"
@@ -61,11 +62,20 @@ class Identities:
         return "" if account is None else str(account["metadata"]["uid"])
 
     def authenticate(self, authorization: str | None) -> UserInfo:
-        if not authorization:
+        """The user a request's `Authorization` header stands for, parsed exactly as the
+        real bearer-token authenticator does: `Bearer <token>`, split on single spaces.
+        A header it does not take (another scheme, an empty token) leaves the request
+        anonymous; a token it does not know is 401."""
+        parts = (authorization or "").strip().split(" ")
+        if len(parts) < 2 or parts[0].lower() != "bearer":
             return ANONYMOUS
-        scheme, _, token = authorization.partition(" ")
-        credential = (self._credentials.get(token.strip())
-                      if scheme.lower() == "bearer" else None)
+        token = parts[1]
+        if not token:
+            if len(parts) == 3:
+                warn("the provided Authorization header contains extra space before the "
+                     "bearer token, and is ignored")
+            return ANONYMOUS
+        credential = self._credentials.get(token)
         if credential is None or (
                 credential.account_uid
                 and self._account_uid(credential.user) != credential.account_uid):

@@ -4,31 +4,17 @@ fields the kind does not declare (`fieldValidation`), as the real server's decod
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
-from kes_emulators.apiserver import errors, schema
+from kes_emulators.apiserver import auth, errors, models, schema, typed
 from kes_emulators.apiserver.errors import ApiError
-from kes_emulators.apiserver.resources import CRD_KEY, NAMESPACES_KEY, ResourceType
+from kes_emulators.apiserver.resources import ResourceType
 from kes_emulators.apiserver.response_warnings import warn
 from kes_emulators.apiserver.store import Obj
 
-_TYPE_FIELDS = {"apiVersion", "kind", "metadata"}
-# The top-level fields of the built-in kinds' stored form; a real server's typed decoding
-# drops any other.
-_BUILTIN_FIELDS: dict[tuple[str, str], set[str]] = {
-    NAMESPACES_KEY: {"spec", "status"},
-    ("", "secrets"): {"data", "stringData", "type", "immutable"},
-    ("", "configmaps"): {"data", "binaryData", "immutable"},
-    ("", "serviceaccounts"): {"secrets", "imagePullSecrets", "automountServiceAccountToken"},
-    ("", "events"): {"involvedObject", "reason", "message", "source", "firstTimestamp",
-                     "lastTimestamp", "count", "type", "eventTime", "series", "action",
-                     "related", "reportingComponent", "reportingInstance"},
-    ("coordination.k8s.io", "leases"): {"spec"},
-    CRD_KEY: {"spec", "status"},
-    ("rbac.authorization.k8s.io", "roles"): {"rules"},
-    ("rbac.authorization.k8s.io", "clusterroles"): {"rules", "aggregationRule"},
-    ("rbac.authorization.k8s.io", "rolebindings"): {"subjects", "roleRef"},
-    ("rbac.authorization.k8s.io", "clusterrolebindings"): {"subjects", "roleRef"},
+# Fields whose decoding an admission check does itself, with its own messages.
+_DECODED_BY_ADMISSION: dict[tuple[str, str], frozenset[str]] = {
+    ("", "secrets"): frozenset({"data"}),
 }
 
 
@@ -36,7 +22,8 @@ class UnknownFields:
     """What a write does with fields its kind does not declare (`fieldValidation`):
     `Ignore` drops them silently, `Warn` (the default) drops them with a response
     warning each, `Strict` rejects the request with 400. Custom resources are pruned by
-    their schema; built-in kinds lose unknown top-level fields, as typed decoding does."""
+    their schema; built-in kinds are decoded along theirs (`typed.py`), which drops
+    unknown fields at any depth and refuses values of the wrong JSON type."""
 
     DIRECTIVES = ("Ignore", "Warn", "Strict")
 
@@ -47,25 +34,36 @@ class UnknownFields:
         self.directive = directive
 
     def check(self, rtype: ResourceType, obj: Obj) -> None:
-        if rtype.builtin:
-            known = _BUILTIN_FIELDS.get(rtype.storage_key)
-            found = sorted(k for k in obj if known is not None and k not in known
-                           and k not in _TYPE_FIELDS)
+        if rtype.model:
+            found = typed.decode(models.structural(rtype.model), obj,
+                                 _DECODED_BY_ADMISSION.get(rtype.storage_key, frozenset()))
+            if found.type_error:
+                undecodable(rtype, found.type_error)
+            unknown = found.unknown  # already dropped, as typed decoding drops them
         elif self.directive == "Ignore" or rtype.schema is None:
             return  # admission prunes by the schema; nothing to report
         else:
-            found = sorted(schema.unknown_fields(rtype.schema, obj))
-        if found and self.directive == "Strict":
-            fields = ", ".join(f'unknown field "{path}"' for path in found)
+            unknown = sorted(schema.unknown_fields(rtype.schema, obj))
+        if unknown and self.directive == "Strict":
+            fields = ", ".join(f'unknown field "{path}"' for path in unknown)
             raise errors.bad_request(f'{rtype.kind} in version "{rtype.version}" cannot be '
                                      f'handled as a {rtype.kind}: strict decoding error: '
                                      f'{fields}')
-        if rtype.builtin:
-            for key in found:
-                del obj[key]
         if self.directive == "Warn":
-            for path in found:
+            for path in unknown:
                 warn(f'unknown field "{path}"')
+
+
+def undecodable(rtype: ResourceType, why: str) -> NoReturn:
+    """A body the kind's typed decoding rejects: 400 on create and update; on a patch
+    the patched object fails, and the real server answers 422 on field `patch`."""
+    if auth.requested_verb() == "patch":
+        raise ApiError(422, f'{rtype.kind} "" is invalid: patch: Invalid value: "...": {why}',
+                       details={"causes": [{"reason": "FieldValueInvalid",
+                                            "message": f'Invalid value: "...": {why}',
+                                            "field": "patch"}]})
+    raise errors.bad_request(f'{rtype.kind} in version "{rtype.version}" cannot be handled as '
+                             f'a {rtype.kind}: {why}')
 
 
 _JSON_TYPES = {str: "string", bool: "bool", int: "number", float: "number", list: "array",

@@ -7,10 +7,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
 from aiohttp import web
 
 from kes_emulators.apiserver import (
+    bodies,
     errors,
     listing,
     protobuf,
@@ -30,6 +30,7 @@ from kes_emulators.apiserver.objects import (
     STRATEGIC_PATCH,
     Objects,
 )
+from kes_emulators.apiserver.openapi import OpenApi
 from kes_emulators.apiserver.params import float_param, is_true, parse_rv
 from kes_emulators.apiserver.rbac import UserInfo
 from kes_emulators.apiserver.resources import Registry, ResourceType
@@ -73,9 +74,11 @@ class HttpApi:
         self.requests = requests
         self.faults = faults
         self.settings = settings
+        self.openapi = OpenApi(registry)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        where = route(request.method, request.path, request.query)
+        where = route(request.method, request.path, request.query,
+                      request.headers.get("Accept", ""))
         with response_warnings.collecting() as warnings:
             response, identity = await self._answer(request, where)
         if not response.prepared:  # a watch stream is already under way
@@ -143,9 +146,28 @@ class HttpApi:
             body = self.registry.resource_list(parts[1], parts[2])
         elif path in ("/healthz", "/readyz", "/livez"):
             return web.Response(text="ok")
+        elif parts[:1] == ["openapi"]:
+            return self._openapi(parts[1:], where.accept)
         if body is None:
             raise errors.resource_not_found()
         return json_response(body)
+
+    def _openapi(self, parts: list[str], accept: str) -> web.Response:
+        if accept and not any(media.split(";")[0].strip() in (
+                "application/json", "application/*", "*/*") for media in accept.split(",")):
+            raise ApiError(406, f"the OpenAPI documents are served as application/json only; "
+                                f"the kes API server does not emulate other renderings "
+                                f"(asked: {accept})")
+        body: bytes | None = None
+        if parts == ["v2"]:
+            body = self.openapi.v2()
+        elif parts == ["v3"]:
+            body = self.openapi.v3_index()
+        elif parts[:1] == ["v3"]:
+            body = self.openapi.v3("/".join(parts[1:]))
+        if body is None:
+            raise errors.resource_not_found()
+        return web.Response(body=body, content_type="application/json")
 
     # resource URLs
 
@@ -290,26 +312,14 @@ async def _json_body(request: web.Request) -> Any:
     if content_type not in _BODY_TYPES:
         raise errors.unsupported_media_type(content_type, ["application/json",
                                                            "application/yaml"])
-    raw = await request.read()
-    if content_type == protobuf.MEDIA_TYPE:
-        return protobuf.decode(raw)
-    try:
-        if content_type == "application/yaml":
-            return yaml.safe_load(raw)
-        return json.loads(raw)
-    except (ValueError, yaml.YAMLError) as exc:
-        raise errors.bad_request(f"the body of the request could not be decoded as JSON: "
-                                 f"{exc}") from exc
+    return bodies.decode(await bodies.read(request), content_type)
 
 
 async def _delete_options(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
+    raw = await bodies.read(request)
     options: dict[str, Any] = {}
     if raw.strip():
-        try:
-            options = json.loads(raw)
-        except ValueError as exc:
-            raise errors.bad_request(f"DeleteOptions could not be decoded: {exc}") from exc
+        options = bodies.decode(raw, "application/json")
         if not isinstance(options, dict):
             raise errors.bad_request("DeleteOptions must be an object")
     if "propagationPolicy" in request.query:

@@ -10,7 +10,10 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
+
+from kes_emulators.apiserver import models
 
 INVALID = 422
 BAD_REQUEST = 400
@@ -38,7 +41,7 @@ class UnsupportedKind(PatchError):
 
     def __init__(self, kind: str) -> None:
         super().__init__(
-            f"strategic merge patch is not supported for kind {kind!r}; "
+            f"strategic merge patch is not supported for {kind!r}; "
             "use a JSON merge patch (application/merge-patch+json)",
             code=415,
         )
@@ -252,30 +255,19 @@ class ListStrategy:
     merge_key: str | None
 
 
-_OBJECT_META: dict[str, ListStrategy] = {
-    "metadata.finalizers": ListStrategy(None),
-    "metadata.ownerReferences": ListStrategy("uid"),
-}
+@cache
+def merge_lists(model: str) -> dict[str, ListStrategy]:
+    """Field paths (list items add no segment) of the lists that merge instead of being
+    replaced, for the built-in kind whose `kubernetes` client model is `model`, from the
+    Go types' patchStrategy/patchMergeKey tags (see models.py). Every other list (Role
+    rules, CRD versions, ...) is replaced; maps (data, labels) always merge."""
+    try:
+        strategies = models.walk_strategies(model)
+    except KeyError:
+        raise UnsupportedKind(model) from None
+    return {path: ListStrategy(patch.merge_key) for path, patch in strategies.items()
+            if "merge" in patch.strategy.split(",")}
 
-# Field paths (list items add no segment) of the lists that merge instead of being
-# replaced, per built-in kind, from the Go types' patchStrategy/patchMergeKey tags.
-# Every other list (Role rules, RoleBinding subjects, CRD versions, ...) is replaced;
-# maps (data, labels, annotations) always merge.
-STRATEGIC_MERGE_LISTS: dict[str, dict[str, ListStrategy]] = {
-    "ClusterRole": _OBJECT_META,
-    "ClusterRoleBinding": _OBJECT_META,
-    "ConfigMap": _OBJECT_META,
-    "CustomResourceDefinition": _OBJECT_META,
-    "Event": _OBJECT_META,
-    "Lease": _OBJECT_META,
-    "Namespace": {**_OBJECT_META, "status.conditions": ListStrategy("type")},
-    "Role": _OBJECT_META,
-    "RoleBinding": _OBJECT_META,
-    "Secret": _OBJECT_META,
-    "SelfSubjectAccessReview": _OBJECT_META,
-    "ServiceAccount": {**_OBJECT_META, "secrets": ListStrategy("name")},
-    "SubjectAccessReview": _OBJECT_META,
-}
 
 _DIRECTIVE = "$patch"
 _RETAIN_KEYS = "$retainKeys"
@@ -299,13 +291,13 @@ def _go_map(value: Mapping[str, Any], *shown: str) -> str:
         f"{k}:{_go(value[k]) if k in shown else '…'}" for k in sorted(value)) + "]"
 
 
-def strategic_merge_patch(target: Mapping[str, Any], patch: Any, kind: str) -> dict[str, Any]:
-    """Apply a strategic merge patch to an object of a built-in `kind`."""
-    if kind not in STRATEGIC_MERGE_LISTS:
-        raise UnsupportedKind(kind)
+def strategic_merge_patch(target: Mapping[str, Any], patch: Any, model: str) -> dict[str, Any]:
+    """Apply a strategic merge patch to an object of the built-in kind whose `kubernetes`
+    client model is `model` (e.g. `V1Secret`)."""
+    lists = merge_lists(model)
     if not isinstance(patch, dict):
         raise PatchError("strategic merge patch must be a JSON object", code=BAD_REQUEST)
-    merger = _StrategicMerger(STRATEGIC_MERGE_LISTS[kind])
+    merger = _StrategicMerger(lists)
     return merger.merge_map(copy.deepcopy(dict(target)), copy.deepcopy(patch), "")
 
 

@@ -61,10 +61,20 @@ class ResourceType:
     # a resource stored as another (group, plural), converted on the way in and out
     storage: tuple[str, str] | None = None
     converter: Converter | None = field(default=None, compare=False)
+    # built-in kinds: the `kubernetes` client model of the stored form (see models.py),
+    # of the form this API shows when it differs, and whether spec writes bump generation
+    model: str = ""
+    shown_model: str = ""
+    generation: bool = False
 
     @property
     def api_version(self) -> str:
         return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def published_model(self) -> str:
+        """The model the OpenAPI documents describe this API's objects with."""
+        return self.shown_model or self.model
 
     @property
     def storage_key(self) -> tuple[str, str]:
@@ -115,12 +125,21 @@ class ResourceType:
 
 
 def _core(plural: str, kind: str, namespaced: bool = True, **kw: Any) -> ResourceType:
-    return ResourceType("", "v1", plural, kind, namespaced, singular=kind.lower(), **kw)
+    return ResourceType("", "v1", plural, kind, namespaced, singular=kind.lower(),
+                        model=kw.pop("model", f"V1{kind}"), **kw)
 
 
 def _rbac(plural: str, kind: str, namespaced: bool) -> ResourceType:
     return ResourceType("rbac.authorization.k8s.io", "v1", plural, kind, namespaced,
-                        singular=kind.lower())
+                        singular=kind.lower(), model=f"V1{kind}")
+
+
+def _workload(group: str, plural: str, kind: str, short_names: tuple[str, ...] = (),
+              categories: tuple[str, ...] = ("all",), status: bool = True) -> ResourceType:
+    """A kind that deployment manifests use: stored and validated, never run."""
+    return ResourceType(group, "v1", plural, kind, True, singular=kind.lower(),
+                        short_names=short_names, categories=categories,
+                        status_subresource=status, model=f"V1{kind}", generation=True)
 
 
 BUILTIN_TYPES: tuple[ResourceType, ...] = (
@@ -130,24 +149,48 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
           verbs=("create", "delete", "get", "list", "patch", "update", "watch")),
     _core("secrets", "Secret", field_extras=_secret_fields),
     _core("configmaps", "ConfigMap", short_names=("cm",)),
-    _core("events", "Event", short_names=("ev",), field_extras=_event_fields),
+    _core("events", "Event", short_names=("ev",), field_extras=_event_fields,
+          model="CoreV1Event"),
     _core("serviceaccounts", "ServiceAccount", short_names=("sa",)),
+    _core("services", "Service", short_names=("svc",), categories=("all",),
+          status_subresource=True),
+    _core("endpoints", "Endpoints", short_names=("ep",)),
+    _core("pods", "Pod", short_names=("po",), categories=("all",), status_subresource=True),
+    _core("replicationcontrollers", "ReplicationController", short_names=("rc",),
+          categories=("all",), status_subresource=True, generation=True),
+    _core("persistentvolumeclaims", "PersistentVolumeClaim", short_names=("pvc",),
+          status_subresource=True),
+    _core("persistentvolumes", "PersistentVolume", namespaced=False, short_names=("pv",),
+          status_subresource=True),
+    _workload("apps", "deployments", "Deployment", ("deploy",)),
+    _workload("apps", "replicasets", "ReplicaSet", ("rs",)),
+    _workload("apps", "statefulsets", "StatefulSet", ("sts",)),
+    _workload("apps", "daemonsets", "DaemonSet", ("ds",)),
+    _workload("batch", "jobs", "Job"),
+    _workload("batch", "cronjobs", "CronJob", ("cj",)),
+    _workload("policy", "poddisruptionbudgets", "PodDisruptionBudget", ("pdb",), ()),
+    _workload("networking.k8s.io", "networkpolicies", "NetworkPolicy", ("netpol",), (),
+              status=False),
+    _workload("networking.k8s.io", "ingresses", "Ingress", ("ing",), ()),
     ResourceType("events.k8s.io", "v1", "events", "Event", True, singular="event",
-                 short_names=("ev",), storage=("", "events"), converter=EVENTS_V1),
-    ResourceType("coordination.k8s.io", "v1", "leases", "Lease", True, singular="lease"),
+                 short_names=("ev",), storage=("", "events"), converter=EVENTS_V1,
+                 model="CoreV1Event", shown_model="EventsV1Event"),
+    ResourceType("coordination.k8s.io", "v1", "leases", "Lease", True, singular="lease",
+                 model="V1Lease"),
     ResourceType("apiextensions.k8s.io", "v1", "customresourcedefinitions",
                  "CustomResourceDefinition", False, singular="customresourcedefinition",
                  short_names=("crd", "crds"), categories=("api-extensions",),
-                 status_subresource=True),
+                 status_subresource=True, model="V1CustomResourceDefinition"),
     _rbac("roles", "Role", True),
     _rbac("clusterroles", "ClusterRole", False),
     _rbac("rolebindings", "RoleBinding", True),
     _rbac("clusterrolebindings", "ClusterRoleBinding", False),
     ResourceType("authorization.k8s.io", "v1", "selfsubjectaccessreviews",
                  "SelfSubjectAccessReview", False, singular="selfsubjectaccessreview",
-                 verbs=REVIEW_VERBS),
+                 verbs=REVIEW_VERBS, model="V1SelfSubjectAccessReview"),
     ResourceType("authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview",
-                 False, singular="subjectaccessreview", verbs=REVIEW_VERBS),
+                 False, singular="subjectaccessreview", verbs=REVIEW_VERBS,
+                 model="V1SubjectAccessReview"),
 )
 
 CRD_KEY = ("apiextensions.k8s.io", "customresourcedefinitions")
@@ -192,6 +235,9 @@ class Registry:
 
     def _add(self, rtype: ResourceType) -> None:
         self._types[(rtype.group, rtype.version, rtype.plural)] = rtype
+
+    def types(self) -> list[ResourceType]:
+        return list(self._types.values())
 
     def lookup(self, group: str, version: str, plural: str) -> ResourceType | None:
         return self._types.get((group, version, plural))

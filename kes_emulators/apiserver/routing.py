@@ -34,6 +34,7 @@ class Route:
     namespace: str | None = None
     too_deep: bool = False
     selected_name: str = ""  # a list or watch narrowed to one object by its field selector
+    accept: str = ""
 
     def attributes(self) -> RequestAttributes:
         return RequestAttributes(
@@ -73,7 +74,7 @@ def _selected_name(field_selector: str) -> str:
     return ""
 
 
-def route(method: str, path: str, query: Mapping[str, str]) -> Route:
+def route(method: str, path: str, query: Mapping[str, str], accept: str = "") -> Route:
     parts = [p for p in path.split("/") if p]
     method = method.upper()
     if parts[:1] == ["api"] and len(parts) >= 3:
@@ -81,7 +82,7 @@ def route(method: str, path: str, query: Mapping[str, str]) -> Route:
     elif parts[:1] == ["apis"] and len(parts) >= 4:
         group, version, rest = parts[1], parts[2], parts[3:]
     else:
-        return Route(verb=method.lower(), path=path, resource_request=False)
+        return Route(verb=method.lower(), path=path, resource_request=False, accept=accept)
     legacy_watch = rest[0] == "watch"
     if legacy_watch:
         rest = rest[1:]

@@ -7,6 +7,7 @@ import copy
 import os
 import ssl
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from kes_emulators.apiserver import certs, kubeconfig, rbac
+from kes_emulators.apiserver import bodies, certs, kubeconfig, rbac
 from kes_emulators.apiserver.auth import Authorization, Identities, service_account_user
 from kes_emulators.apiserver.controllers import Controllers
 from kes_emulators.apiserver.errors import ApiError
@@ -22,13 +23,12 @@ from kes_emulators.apiserver.http import HttpApi, Settings
 from kes_emulators.apiserver.instruments import Faults, RequestLog
 from kes_emulators.apiserver.objects import Objects
 from kes_emulators.apiserver.resources import CRD_KEY, Registry, ResourceType
-from kes_emulators.apiserver.store import Event, Obj, Store
+from kes_emulators.apiserver.store import HISTORY_LIMIT, HISTORY_SECONDS, Event, Obj, Store
 from kes_emulators.seed import SeedError
 from kes_emulators.serving import BackgroundLoop
 
 T = TypeVar("T")
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-MAX_REQUEST_BYTES = 3 * 1024 * 1024
 
 
 class ApiServer:
@@ -36,12 +36,20 @@ class ApiServer:
 
     `rbac=False` allows every authenticated or anonymous request; `rbac=True` authorizes
     each one through RBAC (the admin token, group system:masters, always passes).
-    `history` is how many events watches can resume from before answering 410.
+    Watches and continued lists resume from any resourceVersion of the last
+    `history_seconds` (at most `history_limit` events) and answer 410 Gone before that;
+    `clock` (monotonic seconds) measures that window. Watches that ask for bookmarks get
+    one every `bookmark_interval` seconds.
     """
 
-    def __init__(self, *, rbac: bool = False, tls: bool = False, history: int = 1000,
+    def __init__(self, *, rbac: bool = False, tls: bool = False,
+                 history_seconds: float = HISTORY_SECONDS,
+                 history_limit: int = HISTORY_LIMIT,
+                 clock: Callable[[], float] = time.monotonic,
                  bookmark_interval: float = 60.0) -> None:
-        self.store = Store(history)
+        if not bookmark_interval > 0:
+            raise ValueError("bookmark_interval must be a positive number of seconds")
+        self.store = Store(history_seconds, history_limit, clock)
         self.registry = Registry()
         self.objects = Objects(self.store, self.registry)
         self.identities = Identities(store=self.store)
@@ -63,7 +71,7 @@ class ApiServer:
     # lifecycle
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+        app = web.Application(client_max_size=bodies.MAX_REQUEST_BYTES)
         app.router.add_route("*", "/{tail:.*}", self._http.handle)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()

@@ -1,4 +1,4 @@
-"""Object storage: one resourceVersion counter, bounded event history, watch fan-out.
+"""Object storage: one resourceVersion counter, event history by time, watch fan-out.
 
 Stored objects are never mutated: every write stores a new dict, so readers may hand
 out stored objects without copying them.
@@ -6,6 +6,7 @@ out stored objects without copying them.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,11 +35,28 @@ def owner_uids(obj: Obj) -> list[str]:
     return [ref.get("uid", "") for ref in obj["metadata"].get("ownerReferences") or ()]
 
 
+# kube-apiserver compacts etcd every 5 minutes by default (--etcd-compaction-interval).
+HISTORY_SECONDS = 300.0
+# Room for every object of a 100,000-object cluster to change several times in a window.
+HISTORY_LIMIT = 1_000_000
+
+
 class Store:
-    def __init__(self, history: int) -> None:
+    """`history_seconds` of events (at most `history_limit`) stay for watches and
+    continued lists to resume from; older ones are compacted away, as etcd does."""
+
+    def __init__(self, history_seconds: float = HISTORY_SECONDS,
+                 history_limit: int = HISTORY_LIMIT,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if history_seconds < 0 or history_limit < 0:
+            raise ValueError("watch history bounds must not be negative")
         self.rv = 0
         self.compacted_rv = 0  # events at or below this rv are no longer in history
-        self._history: deque[Event] = deque(maxlen=history)
+        self.history_seconds = history_seconds
+        self.history_limit = history_limit
+        self._clock = clock
+        self._history: deque[Event] = deque()
+        self._times: deque[float] = deque()  # when each event of _history was committed
         self._data: dict[StorageKey, dict[str, dict[str, Obj]]] = {}
         self._sorted_names: dict[tuple[StorageKey, str], list[str]] = {}
         self._subscribers: dict[StorageKey, set[Subscriber]] = {}
@@ -135,10 +153,9 @@ class Store:
                     del self._dependents[uid]
 
     def _publish(self, event: Event) -> Event:
-        history = self._history
-        if history.maxlen is not None and len(history) == history.maxlen:
-            self.compacted_rv = history[0].rv
-        history.append(event)
+        self._history.append(event)
+        self._times.append(self._clock())
+        self._expire()
         for subscriber in list(self._subscribers.get(event.key, ())):
             subscriber.offer(event)
         for listener in self.listeners:
@@ -147,8 +164,17 @@ class Store:
 
     # history and subscriptions
 
+    def _expire(self) -> None:
+        """Compact the events older than the window, and any beyond the count limit."""
+        horizon = self._clock() - self.history_seconds
+        history, times = self._history, self._times
+        while history and (times[0] < horizon or len(history) > self.history_limit):
+            self.compacted_rv = history.popleft().rv
+            times.popleft()
+
     def events_since(self, key: StorageKey, rv: int) -> list[Event] | None:
         """Events after `rv`, or None when some of them were already compacted away."""
+        self._expire()
         if rv < self.compacted_rv:
             return None
         found = []
@@ -182,6 +208,7 @@ class Store:
         """Forget all history, as etcd compaction would: older rvs then answer 410."""
         self.compacted_rv = self.rv
         self._history.clear()
+        self._times.clear()
 
     def subscribe(self, key: StorageKey, subscriber: Subscriber) -> None:
         self._subscribers.setdefault(key, set()).add(subscriber)

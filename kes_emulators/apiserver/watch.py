@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,8 @@ from kes_emulators.apiserver.store import Event, Obj, Store
 
 Matcher = Callable[[Obj], bool]
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+# How often an idle watch checks that its client is still there.
+LIVENESS_CHECK_SECONDS = 5.0
 
 
 class WatchStream:
@@ -140,22 +143,25 @@ async def serve(
             await response.write(b"".join(backlog))
         if expire_now:
             return response
-        next_bookmark = loop.time() + bookmark_interval
+        # Bookmarks only for a client that asked; no deadline ever lies in the past for
+        # long, so every wait below is a real wait (never a zero-timeout spin).
+        next_bookmark = loop.time() + bookmark_interval if bookmarks else math.inf
         while True:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
+            now = loop.time()
+            if now >= deadline:
                 if bookmarks:
                     await response.write(stream.bookmark(store.rv))
                 break
-            wait = min(remaining, next_bookmark - loop.time(), 5.0)
+            if now >= next_bookmark:
+                await response.write(stream.bookmark(store.rv))
+                next_bookmark = now + bookmark_interval
+                continue
+            wait = min(deadline, next_bookmark, now + LIVENESS_CHECK_SECONDS) - now
             try:
-                item = await asyncio.wait_for(stream.queue.get(), max(wait, 0))
+                item = await asyncio.wait_for(stream.queue.get(), wait)
             except TimeoutError:
                 if request.transport is None or request.transport.is_closing():
-                    break
-                if bookmarks and loop.time() >= next_bookmark:
-                    await response.write(stream.bookmark(store.rv))
-                    next_bookmark = loop.time() + bookmark_interval
+                    break  # the client left while nothing happened
                 continue
             if item is None:
                 break

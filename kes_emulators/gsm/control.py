@@ -8,6 +8,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 
 import grpc
+from google.rpc import error_details_pb2
 
 from kes_emulators.gsm.rpc import RpcError
 
@@ -22,32 +23,53 @@ QUOTA_KIND = {
 }  # every other method: "write"
 
 _QUOTA_TITLE = {"access": "Access requests", "read": "Read requests", "write": "Write requests"}
+SERVICE = "secretmanager.googleapis.com"
 
 
 @dataclass
 class Quotas:
-    """Requests per project per minute; GCP's defaults. Windows follow the emulator's clock."""
+    """Requests per project per minute, GCP's defaults; windows follow the emulator's
+    clock. Enabled, a call over its quota answers RESOURCE_EXHAUSTED as GCP does (an
+    ErrorInfo naming the quota's metric and limit); disabled, every call is served."""
 
     access_per_minute: int = 90000
     read_per_minute: int = 600
     write_per_minute: int = 600
+    enabled: bool = True
     _used: Counter[tuple[str, str, int]] = field(default_factory=Counter, repr=False)
 
     def take(self, project: str, method: str, now: float) -> None:
+        if not self.enabled:
+            return
         kind = QUOTA_KIND.get(method, "write")
         limit: int = getattr(self, f"{kind}_per_minute")
         minute = int(now // 60)
         key = (project, kind, minute)
         if self._used[key] >= limit:
-            title = _QUOTA_TITLE[kind]
-            raise RpcError(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"Quota exceeded for quota metric '{title}' and limit '{title} per minute' "
-                f"of service 'secretmanager.googleapis.com' for consumer 'project:{project}'.",
-            )
+            raise quota_exceeded(project, kind, limit)
         self._used[key] += 1
         for stale in [k for k in self._used if k[2] < minute]:
             del self._used[stale]
+
+
+def quota_exceeded(project: str, kind: str, limit: int) -> RpcError:
+    title = _QUOTA_TITLE[kind]
+    limit_title = f"{title} per minute per project"
+    return RpcError(
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        f"Quota exceeded for quota metric '{title}' and limit '{limit_title}' of service "
+        f"'{SERVICE}' for consumer 'project:{project}'.",
+        [error_details_pb2.ErrorInfo(
+            reason="RATE_LIMIT_EXCEEDED", domain="googleapis.com",
+            metadata={
+                "service": SERVICE,
+                "consumer": f"projects/{project}",
+                "quota_metric": f"{SERVICE}/{kind}_requests",
+                "quota_limit": limit_title.title().replace(" ", ""),
+                "quota_limit_value": str(limit),
+                "quota_location": "global",
+            })],
+    )
 
 
 class PayloadFault(enum.Enum):
@@ -125,9 +147,7 @@ class Counters:
 
     calls: Counter[str] = field(default_factory=Counter)  # method -> calls
     results: Counter[tuple[str, str]] = field(default_factory=Counter)  # (method, code name)
-    by_secret: Counter[tuple[str, str]] = field(default_factory=Counter)  # (method, secret)
 
     def clear(self) -> None:
         self.calls.clear()
         self.results.clear()
-        self.by_secret.clear()

@@ -17,6 +17,17 @@ from kes_emulators.gsm.service import SecretManagerService
 from kes_emulators.gsm.store import SecretStore
 from kes_emulators.serving import BackgroundLoop
 
+SERVER_OPTIONS = [
+    # gRPC binds with SO_REUSEPORT by default: a taken port would "work" and split traffic.
+    ("grpc.so_reuseport", 0),
+    # gRPC core cancels calls queued beyond 3,000 (or for over 30 s) before the
+    # application takes them; GCP serves such bursts, or answers by quota. Calls wait
+    # their turn here, bounded by the client's own deadline.
+    ("grpc.server.max_pending_requests", 1_000_000),
+    ("grpc.server.max_pending_requests_hard_limit", 1_000_000),
+    ("grpc.server_max_unrequested_time_in_server", 24 * 3600),
+]
+
 
 class SecretManagerEmulator:
     """Serves `google.cloud.secretmanager.v1.SecretManagerService` on plaintext gRPC.
@@ -60,8 +71,7 @@ class SecretManagerEmulator:
         return apply_seed(self.store, self.iam, section)
 
     async def start(self) -> None:
-        # gRPC binds with SO_REUSEPORT by default: a taken port would "work" and split traffic.
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        server = grpc.aio.server(options=SERVER_OPTIONS)
         server.add_generic_rpc_handlers(self.service.handlers())
         self.port = server.add_insecure_port(f"{self.host}:{self.port}")
         await server.start()

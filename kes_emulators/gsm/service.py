@@ -44,14 +44,6 @@ class _Method:
     handle: Handler
 
 
-def _target(request: Message) -> str:
-    """The resource a request names: its name, parent, secret.name or IAM resource."""
-    for field_name in ("name", "parent", "resource"):
-        if field_name in request.DESCRIPTOR.fields_by_name:
-            return str(getattr(request, field_name))
-    return str(request.secret.name)
-
-
 def _secret_of(target: str) -> str | None:
     parts = target.split("/")
     if "secrets" in parts:
@@ -135,11 +127,7 @@ class SecretManagerService:
         handle = self.methods[name].handle
 
         async def behavior(request: Message, context: grpc.aio.ServicerContext) -> Message:
-            target = _target(request)
             self.counters.calls[name] += 1
-            secret = _secret_of(target)
-            if secret is not None:
-                self.counters.by_secret[(name, secret)] += 1
             try:
                 delay = self.faults.delay(name)
                 if delay:
@@ -149,7 +137,7 @@ class SecretManagerService:
                 response = handle(request, principal)
             except RpcError as error:
                 self.counters.results[(name, error.code.name)] += 1
-                await context.abort(error.code, error.message)
+                await context.abort(error.code, error.message, error.trailing_metadata())
             self.counters.results[(name, "OK")] += 1
             return response
 

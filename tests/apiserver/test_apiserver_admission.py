@@ -102,7 +102,7 @@ async def test_annotation_keys_and_total_size(http: Any) -> None:
     assert (await http.post(CONFIGMAPS, configmap("fits", annotations=big)))[0] == 201
     status, body = await http.post(CONFIGMAPS, configmap("over", annotations=dict(big, b="")))
     assert status == 422 and causes(body) == [
-        ("metadata.annotations", "Too long: must have at most 262144 bytes")]
+        ("metadata.annotations", "Too long: may not be more than 262144 bytes")]
 
 
 async def test_generate_name_is_checked_as_a_name_prefix(http: Any) -> None:

@@ -215,7 +215,7 @@ async def test_owners_are_resolved_by_kind_name_and_namespace(
 
 
 async def test_a_reference_to_an_unserved_kind_is_kept(http: Any, server: ApiServer) -> None:
-    ref = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": "1234"}
+    ref = {"apiVersion": "example.com/v1", "kind": "Gadget", "name": "web", "uid": "1234"}
     await http.post(CONFIGMAPS, {"metadata": {"name": "c", "ownerReferences": [ref]}})
     await server.gc_idle()
     assert (await http.get(f"{CONFIGMAPS}/c"))[0] == 200

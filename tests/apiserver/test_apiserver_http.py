@@ -40,8 +40,8 @@ async def test_discovery_lists_groups_versions_and_resources(http: Any) -> None:
     assert (await http.get("/readyz"))[0] == 200 and (await http.get("/livez"))[0] == 200
 
 
-async def test_openapi_is_not_served(http: Any) -> None:
-    for path in ("/openapi/v2", "/openapi/v3"):
+async def test_openapi_names_no_group_version_it_does_not_serve(http: Any) -> None:
+    for path in ("/openapi/v3/apis/example.com/v1", "/openapi/v4"):
         status, body = await http.get(path)
         assert status == 404 and body["reason"] == "NotFound"
 
@@ -101,7 +101,7 @@ async def test_create_in_missing_namespace_is_404(http: Any) -> None:
 
 
 async def test_unknown_resource_404_and_missing_verb_405(http: Any) -> None:
-    status, body = await http.get("/api/v1/namespaces/default/pods")
+    status, body = await http.get("/api/v1/namespaces/default/nodes")
     assert status == 404 and body["message"] == "the server could not find the requested resource"
     status, body = await http.get("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews")
     assert status == 405 and body["reason"] == "MethodNotAllowed"

@@ -24,7 +24,7 @@ def admin(tls_server: ApiServer, tmp_path: Path) -> Path:
 
 
 def apply(kubectl: Kubectl, config: Path, manifest: dict[str, object]) -> str:
-    return kubectl(config, "apply", "--validate=false", "-f", "-",
+    return kubectl(config, "apply", "-f", "-",
                    stdin=yaml.safe_dump(manifest)).stdout.strip()
 
 
@@ -61,7 +61,7 @@ def test_create_secret_uses_protobuf_and_works(kubectl: Kubectl, admin: Path) ->
 
 def test_apply_crds_and_custom_resources_with_printer_columns(kubectl: Kubectl,
                                                               admin: Path) -> None:
-    out = kubectl(admin, "apply", "--validate=false", "-f", str(TEST_CRDS)).stdout
+    out = kubectl(admin, "apply", "-f", str(TEST_CRDS)).stdout
     assert "customresourcedefinition.apiextensions.k8s.io/widgets.example.com created" in out
     widget = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
               "spec": {"size": 3}}
@@ -71,7 +71,7 @@ def test_apply_crds_and_custom_resources_with_printer_columns(kubectl: Kubectl,
     lines = kubectl(admin, "get", "wd").stdout.splitlines()
     assert lines[0].split() == ["NAME", "SIZE", "PHASE"]
     assert lines[1].split() == ["w", "4"]  # a missing status prints as a blank cell
-    result = kubectl(admin, "apply", "--validate=false", "-f", "-", check=False,
+    result = kubectl(admin, "apply", "-f", "-", check=False,
                      stdin=yaml.safe_dump(dict(widget, spec={"size": "big"})))
     assert result.returncode != 0 and "spec.size" in result.stderr
 
@@ -79,12 +79,12 @@ def test_apply_crds_and_custom_resources_with_printer_columns(kubectl: Kubectl,
 def test_project_crd_applies_and_prints(kubectl: Kubectl, admin: Path) -> None:
     crd_files = sorted(PROJECT_CRDS.glob("*.yaml"))
     assert crd_files, "the project's CRDs are expected in crds/"
-    kubectl(admin, "apply", "--validate=false", "-f", str(PROJECT_CRDS))
+    kubectl(admin, "apply", "-f", str(PROJECT_CRDS))
     lines = kubectl(admin, "get", "crd").stdout
     assert "externalsecrets.kubernetes-client.io" in lines
     header = kubectl(admin, "get", "externalsecrets", "-A").stderr
     assert header.strip() == "No resources found"
-    out = kubectl(admin, "apply", "--validate=false", "-f", str(EXAMPLES / "basic.yaml")).stdout
+    out = kubectl(admin, "apply", "-f", str(EXAMPLES / "basic.yaml")).stdout
     assert out.strip() == "externalsecret.kubernetes-client.io/github-token created"
     lines = kubectl(admin, "get", "es").stdout.splitlines()
     assert lines[0].split() == ["NAME", "STATUS", "READY", "LAST", "SYNC", "AGE"]
@@ -104,7 +104,7 @@ def test_annotate_and_delete(kubectl: Kubectl, admin: Path, tls_server: ApiServe
 
 def test_server_dry_run_stores_nothing(kubectl: Kubectl, admin: Path) -> None:
     manifest = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "dry"}}
-    out = kubectl(admin, "apply", "--validate=false", "--dry-run=server", "-f", "-",
+    out = kubectl(admin, "apply", "--dry-run=server", "-f", "-",
                   stdin=yaml.safe_dump(manifest)).stdout
     assert "(server dry run)" in out
     assert kubectl(admin, "get", "configmap", "dry", check=False).returncode != 0

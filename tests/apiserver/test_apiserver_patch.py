@@ -4,14 +4,15 @@ from typing import Any
 import pytest
 
 from kes_emulators.apiserver.patch import (
-    STRATEGIC_MERGE_LISTS,
     PatchError,
     PatchTestFailed,
     UnsupportedKind,
     json_patch,
+    merge_lists,
     merge_patch,
     strategic_merge_patch,
 )
+from kes_emulators.apiserver.resources import BUILTIN_TYPES
 
 # RFC 7386 appendix A, row by row.
 MERGE_CASES: list[tuple[Any, Any, Any]] = [
@@ -190,7 +191,7 @@ def test_strategic_merge_patch(name: str, target: dict[str, Any], patch: dict[st
                                expected_part: dict[str, Any]) -> None:
     before = copy.deepcopy(target)
     patch_before = copy.deepcopy(patch)
-    result = strategic_merge_patch(target, patch, "Secret")
+    result = strategic_merge_patch(target, patch, "V1Secret")
     # expected_part gives whole top-level fields, and whole fields of metadata.
     expected = {**target, **expected_part,
                 "metadata": {**target["metadata"], **expected_part.get("metadata", {})}}
@@ -203,19 +204,32 @@ def test_role_rules_are_replaced_not_merged() -> None:
     role = {"kind": "Role", "metadata": {"name": "r"},
             "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]}
     patch = {"rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}]}
-    assert strategic_merge_patch(role, patch, "Role")["rules"] == patch["rules"]
+    assert strategic_merge_patch(role, patch, "V1Role")["rules"] == patch["rules"]
 
 
 def test_service_account_secrets_merge_by_name() -> None:
     sa = {"kind": "ServiceAccount", "metadata": {"name": "sa"}, "secrets": [{"name": "a"}]}
-    result = strategic_merge_patch(sa, {"secrets": [{"name": "b"}]}, "ServiceAccount")
+    result = strategic_merge_patch(sa, {"secrets": [{"name": "b"}]}, "V1ServiceAccount")
     assert result["secrets"] == [{"name": "b"}, {"name": "a"}]
 
 
 def test_every_kind_keeps_object_metadata_strategies() -> None:
-    for kind, lists in STRATEGIC_MERGE_LISTS.items():
-        assert lists["metadata.ownerReferences"].merge_key == "uid", kind
-        assert lists["metadata.finalizers"].merge_key is None, kind
+    for rtype in BUILTIN_TYPES:
+        lists = merge_lists(rtype.model)
+        assert lists["metadata.ownerReferences"].merge_key == "uid", rtype.kind
+        assert lists["metadata.finalizers"].merge_key is None, rtype.kind
+
+
+def test_pod_templates_merge_containers_by_name_and_their_lists_by_their_keys() -> None:
+    deployment = {"spec": {"template": {"spec": {"containers": [
+        {"name": "a", "image": "a:1", "env": [{"name": "X", "value": "1"}]},
+        {"name": "b", "image": "b:1"}]}}}}
+    patch = {"spec": {"template": {"spec": {"containers": [
+        {"name": "a", "env": [{"name": "Y", "value": "2"}]}]}}}}
+    result = strategic_merge_patch(deployment, patch, "V1Deployment")
+    containers = result["spec"]["template"]["spec"]["containers"]
+    assert [c["name"] for c in containers] == ["a", "b"]
+    assert containers[0]["env"] == [{"name": "Y", "value": "2"}, {"name": "X", "value": "1"}]
 
 
 @pytest.mark.parametrize(("patch", "message", "code"), [
@@ -232,7 +246,7 @@ def test_every_kind_keeps_object_metadata_strategies() -> None:
 def test_strategic_merge_patch_errors(patch: dict[str, Any], message: str, code: int) -> None:
     target = _secret(labels={"a": "1"}, ownerReferences=[_owner("u1")])
     with pytest.raises(PatchError) as info:
-        strategic_merge_patch(target, patch, "Secret")
+        strategic_merge_patch(target, patch, "V1Secret")
     assert (str(info.value), info.value.code) == (message, code)
 
 
@@ -247,14 +261,14 @@ def test_delete_list_applies_to_lists_without_merge_strategy() -> None:
     ns = {"kind": "Namespace", "metadata": {"name": "n"},
           "spec": {"finalizers": ["kubernetes", "x"]}}
     result = strategic_merge_patch(
-        ns, {"spec": {"$deleteFromPrimitiveList/finalizers": ["x"]}}, "Namespace")
+        ns, {"spec": {"$deleteFromPrimitiveList/finalizers": ["x"]}}, "V1Namespace")
     assert result["spec"] == {"finalizers": ["kubernetes"]}
 
 
 def test_directives_are_dropped_from_values_new_to_the_object() -> None:
     result = strategic_merge_patch(
         _secret(), {"metadata": {"labels": {"$patch": "replace", "a": "1"},
-                                 "annotations": {"x": "1"}}}, "Secret")
+                                 "annotations": {"x": "1"}}}, "V1Secret")
     assert "labels" not in result["metadata"]
     assert result["metadata"]["annotations"] == {"x": "1"}
 
@@ -262,5 +276,5 @@ def test_directives_are_dropped_from_values_new_to_the_object() -> None:
 def test_set_element_order_creates_a_new_list_in_that_order() -> None:
     result = strategic_merge_patch(
         _secret(), {"metadata": {"$setElementOrder/finalizers": ["b", "a"],
-                                 "finalizers": ["a", "b"]}}, "Secret")
+                                 "finalizers": ["a", "b"]}}, "V1Secret")
     assert result["metadata"]["finalizers"] == ["b", "a"]

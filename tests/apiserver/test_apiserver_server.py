@@ -32,8 +32,8 @@ def test_seed_objects_are_created_namespaces_and_crds_first(widget_crd: Any,
 
 def test_bad_seed_objects_name_the_object() -> None:
     server = ApiServer()
-    with pytest.raises(SeedError, match=r"seed object \[0\] Pod 'p': no resource serves"):
-        server.load([{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}}])
+    with pytest.raises(SeedError, match=r"seed object \[0\] Node 'p': no resource serves"):
+        server.load([{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "p"}}])
     with pytest.raises(SeedError, match=r"seed object \[0\] Secret 's': .*illegal base64 data"):
         server.load([{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
                       "data": {"k": "%%%"}}])

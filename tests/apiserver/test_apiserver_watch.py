@@ -51,8 +51,8 @@ async def test_legacy_watch_path_and_float_timeout(http: Any) -> None:
     assert kinds(events) == [("ADDED", "b")]
 
 
-async def test_too_old_resource_version_answers_410_error_event(http: Any) -> None:
-    server = ApiServer(history=3)
+async def test_resource_version_past_the_count_limit_answers_410_error_event(http: Any) -> None:
+    server = ApiServer(history_limit=3)
     await server.start()
     try:
         async with aiohttp.ClientSession() as session:
@@ -199,3 +199,61 @@ async def test_watch_options_are_validated_as_the_real_server_does(http: Any) ->
                                     f"&resourceVersionMatch=NotOlderThan&resourceVersion={rv}"
                                     "&timeoutSeconds=0.1")
     assert events == []
+
+
+async def test_watch_without_bookmarks_keeps_flowing_past_the_bookmark_interval(
+        http: Any, server: ApiServer) -> None:
+    """A client that never asks for bookmarks (KES, kubectl -w) still gets every event
+    after the server's bookmark interval (0.2 s here) has passed several times."""
+    rv = await create(http, "a")
+    url = f"{http.url}{SECRETS}?watch=true&resourceVersion={rv}"
+    async with http.session.get(url) as response:
+        assert response.status == 200
+        for round_ in range(2):
+            await asyncio.sleep(0.3)  # time must pass beyond the interval: the point here
+            await create(http, f"late-{round_}")
+            line = await asyncio.wait_for(response.content.readline(), 5)
+            assert kinds([json.loads(line)]) == [("ADDED", f"late-{round_}")]
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_history_is_kept_by_time_not_by_count() -> None:
+    """kube-apiserver's etcd keeps 5 minutes of history: a watch resumed from any
+    resourceVersion of that window replays, however many events came since."""
+    clock = FakeClock()
+    server = ApiServer(clock=clock)
+    await server.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            async def write(method: str, path: str, body: Any, content_type: str) -> str:
+                async with session.request(method, server.url + path, data=json.dumps(body),
+                                           headers={"Content-Type": content_type}) as response:
+                    assert response.status in (200, 201)
+                    return str((await response.json())["metadata"]["resourceVersion"])
+
+            async def watch_from(rv: str) -> list[dict[str, Any]]:
+                async with session.get(server.url + SECRETS, params={
+                        "watch": "true", "resourceVersion": rv,
+                        "timeoutSeconds": "0.1"}) as response:
+                    return [json.loads(line) for line in (await response.text()).splitlines()]
+
+            first = await write("POST", SECRETS, {"metadata": {"name": "first"}},
+                                "application/json")
+            for i in range(1500):  # more than the old 1,000-event history
+                await write("PATCH", f"{SECRETS}/first", {"metadata": {"labels": {"n": str(i)}}},
+                            "application/merge-patch+json")
+            clock.now += 299
+            events = await watch_from(first)
+            assert len(events) == 1500 and {e["type"] for e in events} == {"MODIFIED"}
+            clock.now += 2  # the first events are now older than 5 minutes
+            await write("POST", SECRETS, {"metadata": {"name": "second"}}, "application/json")
+            assert [e["object"]["code"] for e in await watch_from(first)] == [410]
+    finally:
+        await server.stop()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
 from typing import Any
 
 import google_crc32c
@@ -9,6 +11,9 @@ import grpc
 import pytest
 from google.api_core import exceptions
 from google.cloud.secretmanager_v1 import SecretManagerServiceAsyncClient
+from google.cloud.secretmanager_v1.services.secret_manager_service.transports import (
+    SecretManagerServiceGrpcAsyncIOTransport,
+)
 
 from kes_emulators.gsm import Quotas, SecretManagerEmulator
 
@@ -39,13 +44,64 @@ async def test_access_quota_per_project_per_minute(
     seeded.quotas.access_per_minute = 3
     for _ in range(3):
         await client.access_secret_version(name=VERSION, retry=None)
-    with pytest.raises(exceptions.ResourceExhausted, match="'Access requests per minute'"):
+    with pytest.raises(exceptions.ResourceExhausted,
+                       match="'Access requests per minute per project'"):
         await client.access_secret_version(name=VERSION, retry=None)
     # Reads and writes draw on quotas of their own.
     await client.get_secret(name=SECRET)
     clock.advance(60)
     await client.access_secret_version(name=VERSION, retry=None)
     assert seeded.counters.results[("AccessSecretVersion", "RESOURCE_EXHAUSTED")] == 1
+
+
+async def test_a_quota_refusal_names_the_quota_as_gcp_does(
+    seeded: SecretManagerEmulator, client: SecretManagerServiceAsyncClient
+) -> None:
+    seeded.quotas.access_per_minute = 0
+    with pytest.raises(exceptions.ResourceExhausted) as refused:
+        await client.access_secret_version(name=VERSION, retry=None)
+    assert refused.value.reason == "RATE_LIMIT_EXCEEDED"
+    assert refused.value.domain == "googleapis.com"
+    assert refused.value.metadata == {
+        "service": "secretmanager.googleapis.com",
+        "consumer": "projects/p",
+        "quota_metric": "secretmanager.googleapis.com/access_requests",
+        "quota_limit": "AccessRequestsPerMinutePerProject",
+        "quota_limit_value": "0",
+        "quota_location": "global",
+    }
+
+
+async def test_disabled_quotas_serve_every_call(
+    seeded: SecretManagerEmulator, client: SecretManagerServiceAsyncClient
+) -> None:
+    seeded.quotas.access_per_minute = 0
+    seeded.quotas.enabled = False
+    for _ in range(3):
+        await client.access_secret_version(name=VERSION, retry=None)
+    assert seeded.counters.results[("AccessSecretVersion", "OK")] == 3
+
+
+async def test_a_burst_beyond_grpcs_pending_queue_is_served_not_cancelled(
+    sync_emulator: SecretManagerEmulator,
+) -> None:
+    """gRPC core cancels calls queued beyond 3,000 unless told otherwise; 4,000 accesses
+    from one client at once are all served (GCP's quota is 90,000 a minute)."""
+    channel = grpc.aio.insecure_channel(sync_emulator.address)
+    client = SecretManagerServiceAsyncClient(
+        transport=SecretManagerServiceGrpcAsyncIOTransport(channel=channel))
+    try:
+        await client.create_secret(
+            parent="projects/p", secret_id="db", secret={"replication": {"automatic": {}}})
+        await client.add_secret_version(parent=SECRET, payload={"data": b"value"})
+        answers = await asyncio.gather(
+            *(client.access_secret_version(name=VERSION, retry=None) for _ in range(4000)),
+            return_exceptions=True)
+    finally:
+        await channel.close()
+    failures = Counter(type(a).__name__ for a in answers if isinstance(a, Exception))
+    assert failures == Counter()
+    assert sync_emulator.counters.results[("AccessSecretVersion", "OK")] == 4000
 
 
 async def test_read_and_write_quotas(
