@@ -230,9 +230,7 @@ def run_demo(out: Narrator) -> None:
         out.say(f"added {version}: {json.dumps(VALUES[0])}")
 
         out.step("Install the ExternalSecret CRD")
-        # The emulator serves no OpenAPI document for kubectl's client-side validation;
-        # the server still checks every object against the CRD's schema.
-        kubectl("apply", "--validate=false", "-f", "crds/externalsecret.yaml")
+        kubectl("apply", "-f", "crds/externalsecret.yaml")
 
         out.step(f"Start the controller (polling every {POLL_INTERVAL:g}s)")
         log_path = workdir / "controller.log"
@@ -248,7 +246,7 @@ def run_demo(out: Narrator) -> None:
         out.say("ready: it has listed the ExternalSecrets and the Secrets it manages")
 
         out.step("Apply an ExternalSecret")
-        kubectl("apply", "--validate=false", "-f", "-", stdin=EXTERNAL_SECRET)
+        kubectl("apply", "-f", "-", stdin=EXTERNAL_SECRET)
 
         out.step("The controller syncs it into a Secret")
         kubectl("wait", "externalsecret/database", "--for=jsonpath={.status.status}=SUCCESS",

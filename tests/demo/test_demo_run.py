@@ -14,7 +14,7 @@ EXPECTED_IN_ORDER = [
     "added projects/kes-demo/secrets/database/versions/1: "
     '{"user": "demo-user", "password": "demo-password-v1"}',
     "3. Install the ExternalSecret CRD",
-    "$ kubectl apply --validate=false -f crds/externalsecret.yaml",
+    "$ kubectl apply -f crds/externalsecret.yaml",
     "customresourcedefinition.apiextensions.k8s.io/externalsecrets.kubernetes-client.io created",
     "4. Start the controller (polling every 1s)",
     "5. Apply an ExternalSecret",
