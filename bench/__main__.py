@@ -114,15 +114,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="poll intervals in the steady window (default %(default)s)")
     parser.add_argument("--out", type=Path, default=Path("bench-results"),
                         help="folder for the results (default %(default)s)")
+    parser.add_argument("--profile", action="store_true",
+                        help="sample the controller with py-spy (collapsed stacks in --out)")
     args = parser.parse_args(argv)
     if args.smoke:
         return smoke()
     results = []
+    args.out.mkdir(parents=True, exist_ok=True)
     for name in args.scenarios:
         print(f"bench: {name} ...", file=sys.stderr, flush=True)
         results.append(run(SCENARIOS[name], steady_intervals=args.intervals,
-                           changes=args.changes))
-    args.out.mkdir(parents=True, exist_ok=True)
+                           changes=args.changes, profile=args.out if args.profile else None))
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     table = markdown(results)
     (args.out / "results.md").write_text(table)

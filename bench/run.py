@@ -244,8 +244,29 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
+@contextmanager
+def profiled(pid: int, output: Path | None) -> Iterator[None]:
+    """py-spy samples the process and its render workers while the block runs, the
+    thread holding the GIL only (so the stacks show CPU, not waits); collapsed stacks in
+    `output`; nothing when `output` is None."""
+    if output is None:
+        yield
+        return
+    spy = subprocess.Popen(
+        [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid),
+         "--subprocesses", "--gil", "--rate", "100", "--format", "raw",
+         "--output", str(output), "--nonblocking"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(60)
+
+
 def run(scenario: Scenario, *, steady_intervals: int = 3, changes: int = 20,
-        env: dict[str, str] | None = None) -> dict[str, Any]:
+        env: dict[str, str] | None = None, profile: Path | None = None) -> dict[str, Any]:
     n, d, k = scenario.externalsecrets, scenario.entries, scenario.distinct_versions
     figures: dict[str, Any] = {"scenario": scenario.name, "N": n, "D": d, "K": k,
                                "namespaces": scenario.namespaces, "interval": scenario.interval}
@@ -259,14 +280,16 @@ def run(scenario: Scenario, *, steady_intervals: int = 3, changes: int = 20,
                 process.check_running()
                 return cluster.synced() >= n
 
-            wait_for(converged, "convergence", timeout=max(120.0, n * 0.05))
+            with profiled(pid, profile and profile / f"{scenario.name}-converge.txt"):
+                wait_for(converged, "convergence", timeout=max(120.0, n * 0.05))
             figures["convergence_seconds"] = time.monotonic() - started
             figures["convergence_cpu_seconds"] = procfs.family_cpu_seconds(pid)
             time.sleep(scenario.interval)  # the first polls after the initial sync
             cpu, accesses, kube = (procfs.family_cpu_seconds(pid), cluster.accesses(),
                                    cluster.requests())
             renders = metric(process.scrape(), "kes_renders_total")
-            time.sleep(steady_intervals * scenario.interval)
+            with profiled(pid, profile and profile / f"{scenario.name}-steady.txt"):
+                time.sleep(steady_intervals * scenario.interval)
             cycles = steady_intervals
             figures["steady_cpu_seconds_per_cycle"] = (
                 procfs.family_cpu_seconds(pid) - cpu) / cycles

@@ -48,7 +48,7 @@ class EventHandlers:
         else:
             change = self._cache.upsert_externalsecret(obj)
         if change is Change.SPEC:
-            self._poller.request(key_of(obj), refetch=True)
+            self._poller.request(key_of(obj), refetch=True, listed=event_type is None)
         elif change is Change.REMOVED:
             self._poller.forget(key_of(obj))
 

@@ -92,6 +92,7 @@ class Controller:
     async def prime(self) -> None:
         """List what the watches will follow, once, and fill the cache from it."""
         namespaces = self.settings.watched_namespaces or (None,)
+        self.poller.listing()
         try:
             if self.settings.enforce_namespace_annotations:
                 for obj in await self.kube.list(NAMESPACES):

@@ -83,12 +83,19 @@ class Poller:
         self._timed_asks: dict[Key, Ask] = {}
         self._wake = asyncio.Event()
         self._polling = False
+        self._listed_since: float | None = None
         self.polls = 0
         self.syncs = 0
 
     # ---- asks from the watches -----------------------------------------------------
 
-    def request(self, key: Key, refetch: bool) -> None:
+    def listing(self) -> None:
+        """The start-up lists begin: values fetched from now on are fresh enough for
+        every object they list, so thousands of objects sharing a version fetch it once
+        however long the lists take."""
+        self._listed_since = self._clock()
+
+    def request(self, key: Key, refetch: bool, listed: bool = False) -> None:
         """refetch: the spec or requested-at changed (read fresh values; retry a Secret
         found foreign). Otherwise the cached values suffice (namespace rules changed).
 
@@ -107,7 +114,8 @@ class Poller:
                 self._later(key, last + self._settings.min_refresh_interval, Ask(True, now))
                 return
             record.last_refetch = now
-        self._queue.add(key, Ask(refetch, now))
+        since = self._listed_since if listed and self._listed_since is not None else now
+        self._queue.add(key, Ask(refetch, since))
 
     def repair(self, key: Key) -> None:
         """Something else changed or deleted the Secret kes wrote: put it back, at once

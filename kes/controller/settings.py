@@ -45,7 +45,7 @@ class ControllerSettings:
     ExternalSecret would use its project's whole GSM access budget."""
     foreign_recheck: float = 300.0
     """Seconds between GETs of a Secret kes found in its way and not owned by it."""
-    status_refresh: float = 300.0
+    status_refresh: float = 3600.0
     """Seconds between refreshes of an unchanged status's lastSync."""
     status_refresh_rate: float = 50.0
     """At most this many lastSync refreshes per second; more objects stretch the period."""

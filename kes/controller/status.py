@@ -113,9 +113,12 @@ class EventNote:
 
 
 def event_for(previous: Outcome | None, outcome: Outcome, secret_name: str) -> EventNote | None:
-    """An Event for a write or for a new failure; none for a repeated one."""
+    """An Event when a Secret's values change (updated, replaced) or a failure is new;
+    none for a repeated failure, and none for a first creation: a cluster of thousands
+    of ExternalSecrets would otherwise start with thousands of Events saying what the
+    status already says."""
     if outcome.ok:
-        if outcome.action is WriteAction.NONE:
+        if outcome.action in (WriteAction.NONE, WriteAction.CREATED):
             return None
         return EventNote(
             "Normal",

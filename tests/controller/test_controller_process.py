@@ -9,66 +9,17 @@ import signal
 import socket
 import subprocess
 import sys
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from kes_emulators.apiserver import ApiServer
+from tests.support.processes import controller_process, http_get, served_port
 
 DB = [{"key": "db", "name": "password", "property": "password"}]
 CLUSTER_CONFIG = Path(__file__).resolve().parents[2] / "config" / "cluster"
 CONTROLLER = "system:serviceaccount:kes-system:kes-controller"
-
-
-def served_port(log: Path) -> int | None:
-    for line in log.read_text().splitlines():
-        if '"serving metrics and health"' in line:
-            port: int = json.loads(line)["port"]
-            return port
-    return None
-
-
-def http_get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-    except OSError:
-        return 0, ""
-
-
-@contextmanager
-def controller_process(
-    kubeconfig: str, gsm_address: str, log: Path, **env: str
-) -> Iterator[subprocess.Popen[bytes]]:
-    """`kes controller` as a subprocess logging to `log`; killed if a test leaves it running."""
-    environment = {
-        **os.environ,
-        "SECRET_MANAGER_EMULATOR_HOST": gsm_address,
-        "METRICS_PORT": "0",
-        "GRPC_VERBOSITY": "NONE",
-        **env,
-    }
-    environment.pop("KUBECONFIG", None)
-    with log.open("w") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "kes", "controller", "--kubeconfig", kubeconfig],
-            env=environment,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-        try:
-            yield process
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
 
 
 def test_kes_controller_process_serves_metrics_and_stops_on_sigterm(

@@ -4,9 +4,13 @@ refreshInterval floor."""
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 import time
 from typing import Any
+
+from kubernetes.client.exceptions import ApiException
 
 from kes.api import MANAGED_BY_LABEL
 from kes.api import REQUESTED_AT_ANNOTATION as REQUESTED_AT
@@ -140,3 +144,34 @@ def test_refresh_interval_below_the_floor_polls_at_the_floor(
     assert controller.run(lambda: poller.run_cycle(now + 60)).fetched == 0
     assert controller.run(lambda: poller.run_cycle(math.inf)).fetched == 1
     assert gsm_hand.accesses == calls + 1
+
+
+def test_a_competing_writer_meets_a_backoff_and_one_event(
+    kube: Any, gsm_hand: Any, start_controller: Any, es: Any, wait: Any
+) -> None:
+    gsm_hand.seed({"projects/proj-one/secrets/db": ['{"password": "pw1"}']})
+    start_controller(max_backoff=60.0)
+    kube.apply_es(es("db", data=DB))
+    kube.wait_status("db", "SUCCESS")
+    repairs = kube.requests("update", resource="secrets")
+    stop = threading.Event()
+
+    def overwrite() -> None:  # another writer, changing the data 20 times a second
+        while not stop.is_set():
+            with contextlib.suppress(ApiException):
+                kube.core.patch_namespaced_secret(
+                    "db", "default", {"data": {"password": "b3RoZXI="}})
+            stop.wait(0.05)
+
+    writer = threading.Thread(target=overwrite)
+    writer.start()
+    wait(lambda: kube.requests("update", resource="secrets") - repairs >= 3, "three repairs")
+    time.sleep(2.0)
+    stop.set()
+    writer.join()
+    # Repairs at once, then 1 s, 2 s, 4 s apart: three in about five seconds, not 100.
+    assert kube.requests("update", resource="secrets") - repairs <= 4
+    fights = [e for e in kube.events("db") if e[1] == "SecretChangedElsewhere"]
+    assert len(fights) == 1 and fights[0][0] == "Warning"
+    assert "keeps being changed by something else" in fights[0][2]
+    wait(lambda: kube.secret_data("db") == {"password": b"pw1"}, "the last repair")

@@ -72,8 +72,10 @@ def test_error_keeps_the_versions_the_secret_still_holds() -> None:
 
 def test_events_on_writes_and_on_new_failures_only() -> None:
     created = Outcome(Reason.SYNCED, action=WriteAction.CREATED)
-    assert event_for(None, created, "db") == EventNote("Normal", "Created", "Secret db created")
+    assert event_for(None, created, "db") is None
     assert event_for(created, OK, "db") is None
+    updated = Outcome(Reason.SYNCED, action=WriteAction.UPDATED)
+    assert event_for(created, updated, "db") == EventNote("Normal", "Updated", "Secret db updated")
     failed = Outcome(Reason.NOT_OWNED, "Secret ns/db exists and is not owned")
     assert event_for(OK, failed, "db") == EventNote("Warning", "NotOwned", failed.message)
     assert event_for(failed, failed, "db") is None
