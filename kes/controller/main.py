@@ -204,7 +204,7 @@ async def run_controller(settings: ControllerSettings, cluster: Cluster) -> bool
             await runner.cleanup()
     finally:
         await controller.renderer.close()
-        controller.kube.close()
+        await controller.kube.close()
         await gsm.close()
 
 

@@ -325,12 +325,14 @@ async def _run(options: HmacOptions, out: TextIO | None) -> Report:
     ))
     github = HookClient(_credentials(options, api), api)
     gsm = SecretManager()
+    target = _wait_target(options)
+    kube = Kube(load_cluster(options.kubeconfig, options.context)) if target else None
     try:
         job = HmacJob(
             config=loaded.managed_webhooks,
             store=TokenStore(gsm, options.gsm_project, options.gsm_secret),
             github=github,
-            propagation=_propagation(options),
+            propagation=_propagation(options, target, kube),
             hook_url=options.hook_url,
             dry_run=options.dry_run,
             allow_mass_removal=options.allow_mass_removal,
@@ -342,6 +344,8 @@ async def _run(options: HmacOptions, out: TextIO | None) -> Report:
     finally:
         github.close()
         await gsm.close()
+        if kube is not None:
+            await kube.close()
 
 
 def _credentials(options: HmacOptions, api: Api) -> Credentials:
@@ -353,7 +357,8 @@ def _credentials(options: HmacOptions, api: Api) -> Credentials:
     )
 
 
-def _propagation(options: HmacOptions) -> Propagation | None:
+def _wait_target(options: HmacOptions) -> tuple[str, str] | None:
+    """The ExternalSecret to wait for, as (namespace, name)."""
     if options.wait_for_externalsecret is None:
         return None
     namespace, slash, name = options.wait_for_externalsecret.partition("/")
@@ -362,10 +367,17 @@ def _propagation(options: HmacOptions) -> Propagation | None:
             f"--wait-for-externalsecret {options.wait_for_externalsecret!r}: "
             "expected NAMESPACE/NAME"
         )
+    return namespace, name
+
+
+def _propagation(
+    options: HmacOptions, target: tuple[str, str] | None, kube: Kube | None
+) -> Propagation | None:
+    if target is None or kube is None:
+        return None
     return ExternalSecretPropagation(
-        Kube(load_cluster(options.kubeconfig, options.context)),
-        namespace,
-        name,
+        kube,
+        *target,
         grace=options.propagation_grace,
         timeout=options.propagation_timeout,
         poll_interval=options.propagation_poll_interval,

@@ -9,6 +9,7 @@ kes's own requests, so the two never disagree about where or who kes is.
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,24 +39,42 @@ class Cluster:
         host: str = self.configuration.host
         return host
 
-    def connection(self) -> kopf.ConnectionInfo:
-        """Credentials for kopf, read again on every (re-)login: in a pod the service
-        account token file is rotated, and the client's hook re-reads it."""
+    def authorization(self) -> tuple[str | None, str | None]:
+        """(scheme, token), read again each time: in a pod the service account token file
+        is rotated and an exec plugin's token expires, and the loader's hook re-reads
+        them (no more than once a minute)."""
         config = self.configuration
-        if config.refresh_api_key_hook is not None:
-            config.refresh_api_key_hook(config)
         header = config.get_api_key_with_prefix("BearerToken") or config.get_api_key_with_prefix(
             "authorization"
         )
         scheme, _, token = (header or "").rpartition(" ")
+        return scheme or ("Bearer" if token else None), token or None
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """TLS towards the API server as the kubeconfig says; None for plain HTTP."""
+        config = self.configuration
+        if not config.host.startswith("https"):
+            return None
+        context = ssl.create_default_context(cafile=config.ssl_ca_cert)
+        if not config.verify_ssl:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        if config.cert_file:
+            context.load_cert_chain(config.cert_file, config.key_file)
+        return context
+
+    def connection(self) -> kopf.ConnectionInfo:
+        """Credentials for kopf, read again on every (re-)login."""
+        config = self.configuration
+        scheme, token = self.authorization()
         return kopf.ConnectionInfo(
             server=config.host,
             ca_path=config.ssl_ca_cert,
             insecure=not config.verify_ssl,
             username=config.username or None,
             password=config.password or None,
-            scheme=scheme or ("Bearer" if token else None),
-            token=token or None,
+            scheme=scheme,
+            token=token,
             certificate_path=config.cert_file,
             private_key_path=config.key_file,
         )

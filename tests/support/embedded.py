@@ -88,7 +88,7 @@ class BackgroundController:
             self.stop()
         self._on_loop(self._gsm.close())
         self._on_loop(self.controller.renderer.close())
-        self.controller.kube.close()
+        self._on_loop(self.controller.kube.close())
         self._background.close()
 
     def __enter__(self) -> BackgroundController:
