@@ -284,6 +284,8 @@ def run(scenario: Scenario, *, steady_intervals: int = 3, changes: int = 20,
                 wait_for(converged, "convergence", timeout=max(120.0, n * 0.05))
             figures["convergence_seconds"] = time.monotonic() - started
             figures["convergence_cpu_seconds"] = procfs.family_cpu_seconds(pid)
+            figures["convergence_gsm_accesses"] = cluster.accesses()
+            figures["convergence_kube_requests"] = _kube_by_verb({}, cluster.requests())
             time.sleep(scenario.interval)  # the first polls after the initial sync
             cpu, accesses, kube = (procfs.family_cpu_seconds(pid), cluster.accesses(),
                                    cluster.requests())

@@ -114,8 +114,11 @@ class Poller:
                 self._later(key, last + self._settings.min_refresh_interval, Ask(True, now))
                 return
             record.last_refetch = now
+        if not refetch:
+            self._queue.add(key, Ask(False))
+            return
         since = self._listed_since if listed and self._listed_since is not None else now
-        self._queue.add(key, Ask(refetch, since))
+        self._queue.add(key, Ask(True, since))
 
     def repair(self, key: Key) -> None:
         """Something else changed or deleted the Secret kes wrote: put it back, at once
@@ -129,9 +132,9 @@ class Poller:
             record.repairs = 0  # the last fight is long over
         wait = repair_backoff(record.repairs, self._settings.max_backoff)
         if record.repairs and now < record.last_repair + wait:
-            self._later(key, record.last_repair + wait, Ask(False, now, repair=True))
+            self._later(key, record.last_repair + wait, Ask(False, repair=True))
             return
-        self._queue.add(key, Ask(False, now, repair=True))
+        self._queue.add(key, Ask(False, repair=True))
 
     def forget(self, key: Key) -> None:
         """An ExternalSecret is gone: its series and timers go; versions only it used
@@ -231,7 +234,6 @@ class Poller:
                  if v not in self._fetched or self._fetched[v].started < fresh_after]
         fetched = await asyncio.gather(
             *(self._fetcher.fetch(v, tenant, fresh_after) for v in stale))
-        now = self._clock()
         for version, (started, result) in zip(stale, fetched, strict=True):
             old = self._fetched.get(version)
             if old is not None and old.started > started:
@@ -240,7 +242,7 @@ class Poller:
             if old is None or not same_result(old.result, result):
                 for key in self._cache.users_of(version):
                     if key != skip and self._polled(self._cache.records.get(key)):
-                        self._queue.add(key, Ask(False, now))
+                        self._queue.add(key, Ask(False))
         return stale
 
     # ---- the loops -----------------------------------------------------------------
@@ -366,13 +368,13 @@ class Poller:
         if reason is Reason.SYNC_ERROR:
             record.write_failures += 1
             wait = backoff(interval, record.write_failures, self._settings.max_backoff)
-            self._later(record.key, now + wait, Ask(False, now))
+            self._later(record.key, now + wait, Ask(False))
             return
         record.write_failures = 0
         if reason is Reason.NOT_OWNED and record.foreign is not None:
             # Never more often than the resource's own interval.
             when = max(record.foreign.recheck_at, now + interval)
-            self._later(record.key, when, Ask(False, now))
+            self._later(record.key, when, Ask(False))
         else:
             self._timers.cancel(record.key)
             self._timed_asks.pop(record.key, None)

@@ -15,19 +15,23 @@ from dataclasses import dataclass
 
 from kes.kube import Key
 
+ANY_TIME = float("-inf")
+
 
 @dataclass
 class Ask:
     refetch: bool
     """Read the values fresh, not from what the poller last fetched."""
-    since: float
-    """The values must have been fetched no earlier than this (monotonic seconds)."""
+    since: float = ANY_TIME
+    """With refetch: the values must have been fetched no earlier than this (monotonic
+    seconds). Without: any values will do."""
     repair: bool = False
     """Something else changed the Secret kes wrote: this sync puts it back."""
 
     def merge(self, other: Ask) -> None:
+        if other.refetch:
+            self.since = max(self.since, other.since) if self.refetch else other.since
         self.refetch = self.refetch or other.refetch
-        self.since = max(self.since, other.since)
         self.repair = self.repair or other.repair
 
 
