@@ -87,7 +87,7 @@ def smoke() -> int:
     """N = 200: only counts, which are exact: one access per distinct version per cycle,
     no Kubernetes request and no render in a steady window."""
     scenario = SCENARIOS["smoke"]
-    result = run(scenario, steady_intervals=3, changes=0)
+    result = run(scenario, steady_intervals=2, changes=0)
     problems = []
     if result["steady_gsm_accesses_per_cycle"] != scenario.distinct_versions:
         problems.append(f"GSM accesses per cycle {result['steady_gsm_accesses_per_cycle']}, "

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import os
 import signal
 import subprocess
@@ -40,6 +41,8 @@ from google.cloud.secretmanager_v1.services.secret_manager_service.transports im
 
 from bench import procfs
 from bench.scenario import PROJECT, Scenario, field_value, payload
+from kes.controller.schedule import phase
+from kes.names import SecretVersionName
 
 ACCESS_PRICE = 0.03 / 10_000
 """US dollars per Secret Manager access operation (GCP's list price)."""
@@ -239,6 +242,22 @@ def _holds(cluster: Emulators, expected: dict[tuple[str, str], str]) -> bool:
     return True
 
 
+def quiet_start(scenario: Scenario) -> float:
+    """The next monotonic time at which no version is due for longest: the middle of the
+    widest gap between the versions' phases. A window from one such time to another a
+    whole number of intervals later sees every version fetched exactly once per
+    interval (the controller and this process share the system's monotonic clock)."""
+    interval = scenario.interval
+    names = [SecretVersionName(PROJECT, s, "latest") for s in scenario.secret_ids()]
+    offsets = sorted(phase(name, interval) for name in names)
+    gaps = [((offsets[(i + 1) % len(offsets)] - offset) % interval or interval, offset)
+            for i, offset in enumerate(offsets)]
+    width, start = max(gaps)
+    middle = (start + width / 2) % interval
+    now = time.monotonic()
+    return middle + interval * (math.floor((now - middle) / interval) + 1)
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
@@ -287,11 +306,14 @@ def run(scenario: Scenario, *, steady_intervals: int = 3, changes: int = 20,
             figures["convergence_gsm_accesses"] = cluster.accesses()
             figures["convergence_kube_requests"] = _kube_by_verb({}, cluster.requests())
             time.sleep(scenario.interval)  # the first polls after the initial sync
+            window = quiet_start(scenario)
+            time.sleep(max(0.0, window - time.monotonic()))
             cpu, accesses, kube = (procfs.family_cpu_seconds(pid), cluster.accesses(),
                                    cluster.requests())
             renders = metric(process.scrape(), "kes_renders_total")
             with profiled(pid, profile and profile / f"{scenario.name}-steady.txt"):
-                time.sleep(steady_intervals * scenario.interval)
+                end = window + steady_intervals * scenario.interval
+                time.sleep(max(0.0, end - time.monotonic()))
             cycles = steady_intervals
             figures["steady_cpu_seconds_per_cycle"] = (
                 procfs.family_cpu_seconds(pid) - cpu) / cycles

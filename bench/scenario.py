@@ -93,7 +93,7 @@ def payload(secret_id: str, generation: int) -> bytes:
 
 
 SCENARIOS = {
-    "smoke": Scenario("smoke", 200, interval=2.0),
+    "smoke": Scenario("smoke", 200, interval=5.0),
     "1k": Scenario("1k", 1_000),
     "10k": Scenario("10k", 10_000),
     "100k": Scenario("100k", 100_000),

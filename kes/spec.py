@@ -6,6 +6,9 @@ manifest fails here with the field to fix rather than later against Secret Manag
 or the API server. Parsing is cheap and bounded whatever a manifest holds (sizes,
 durations and lengths are checked; templates are compiled later, when rendered),
 and a parsed spec is plain picklable data.
+
+Longer than most modules: one parser walks the whole API so that every check runs
+where the field is read, with its path at hand for the message.
 """
 
 from __future__ import annotations

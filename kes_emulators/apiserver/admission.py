@@ -1,4 +1,8 @@
-"""Per-kind defaulting and validation of writes, with the real server's field messages."""
+"""Per-kind defaulting and validation of writes, with the real server's field messages.
+
+Longer than most modules: it is a table of the built-in kinds' own rules, one short
+function per kind, the way kube-apiserver keeps them beside each other.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""Object semantics: create, update, patch, delete with the real server's metadata rules."""
+"""Object semantics: create, update, patch, delete with the real server's metadata rules.
+
+Longer than most modules: every write path shares the same metadata rules
+(resourceVersion, generation, finalizers, owner references), kept in one place so
+the four verbs cannot drift apart.
+"""
 
 from __future__ import annotations
 

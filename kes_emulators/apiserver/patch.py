@@ -3,6 +3,9 @@
 Each function returns a new document and never mutates its inputs. Error messages
 follow the libraries the real server uses (evanphx/json-patch, apimachinery's
 strategicpatch), because clients show them to people.
+
+Longer than most modules: strategic merge alone has list-merge directives, patch
+strategies and retainKeys; the three formats share their document helpers.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 Roles and bindings are the plain dicts the server stores. An `Authorizer` is an
 immutable index over one snapshot of them: build a new one whenever one changes
 (building is linear in the number of objects).
+
+Longer than most modules: rule matching, binding scopes, aggregation and the
+escalation check are one authorizer and are tested as one.
 """
 
 from __future__ import annotations

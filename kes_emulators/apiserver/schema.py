@@ -5,6 +5,9 @@ applies defaults, then validates; errors read exactly like kube-apiserver's 422 
 (`spec.replicas: Invalid value: "string": spec.replicas in body must be of type
 integer: "string"`). CEL rules (`x-kubernetes-validations`) are not evaluated: a schema
 using them raises `UnsupportedSchema` rather than letting invalid objects through.
+
+Longer than most modules: pruning, defaulting and validation walk the same schema
+tree with the same type rules, so they live beside each other.
 """
 
 from __future__ import annotations

@@ -2,6 +2,9 @@
 
 Parse errors carry the real server's wording (its 400 BadRequest message), because
 clients and people compare them.
+
+Longer than most modules: the selector grammar, its parser and its matcher belong
+together, and most of the length is the real server's error wording.
 """
 
 from __future__ import annotations
