@@ -84,9 +84,9 @@ class ControllerMetrics:
             ["verb", "resource"],
             registry=self.registry,
         )
-        self.cycle_seconds = Histogram(
-            "kes_poll_cycle_duration_seconds",
-            "Duration of one sync cycle (fetch, render, write)",
+        self.sync_seconds = Histogram(
+            "kes_sync_duration_seconds",
+            "Duration of one ExternalSecret's sync (values, render, writes, status)",
             registry=self.registry,
         )
         self.renders = Counter(
@@ -94,9 +94,9 @@ class ControllerMetrics:
             "ExternalSecrets rendered into a desired Secret (only when their inputs changed)",
             registry=self.registry,
         )
-        self.cycle_fetches = Counter(
-            "kes_poll_cycle_fetches",
-            "Distinct GSM versions accessed by sync cycles",
+        self.polled = Counter(
+            "kes_polled_versions",
+            "GSM versions fetched because their interval came due",
             registry=self.registry,
         )
 

@@ -293,7 +293,7 @@ class Poller:
                     fetched = self._fetched.get(name)
                     ok = fetched is not None and isinstance(fetched.result, SecretValue)
                     self._schedule.fetched(name, ok, done)
-            self._metrics.cycle_fetches.inc(len(due))
+            self._metrics.polled.inc(len(due))
             self.polls += 1
             return len(due)
         finally:
@@ -332,7 +332,7 @@ class Poller:
             log.exception("sync failed", extra={"externalsecret": "/".join(key)})
             return
         self.syncs += 1
-        self._metrics.cycle_seconds.observe(time.perf_counter() - started)
+        self._metrics.sync_seconds.observe(time.perf_counter() - started)
         self._metrics.synced(key, outcome.ok, self._counted_interval(record))
         if ask.repair and outcome.ok and outcome.action is not WriteAction.NONE:
             await self._repaired(record)
