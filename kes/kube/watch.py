@@ -9,7 +9,7 @@ own leader election).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,22 @@ class Watch:
     label_selector: str | None = None
     """Filtered by the server: a client-side filter would drop the DELETED event of an
     object whose label was removed, and leave the watcher's view stale."""
+
+
+class _NoDiffBase(kopf.DiffBaseStorage):
+    """kes registers raw event handlers only, which need no diff: kopf would otherwise
+    deep-copy every object it is sent to compute one, the largest part of its cost per
+    event (tens of thousands of events when a large cluster starts)."""
+
+    def build(self, *, body: kopf.Body,
+              extra_fields: Iterable[Any] | None = None) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
 
 
 def build_registry(cluster: Cluster, watches: Sequence[Watch]) -> kopf.OperatorRegistry:
@@ -59,6 +75,7 @@ def _settings(watches: Sequence[Watch]) -> kopf.OperatorSettings:
     settings.posting.enabled = False
     settings.scanning.disabled = True
     settings.peering.standalone = True
+    settings.persistence.diffbase_storage = _NoDiffBase()
     for watch in watches:
         if watch.label_selector:
             # Keyed (group, version, plural): "v1/secrets" would name a group "v1".
