@@ -54,6 +54,9 @@ class RenderBudget:
     """Time one render may take, waits included."""
     memory_bytes: int = 256 * 1024 * 1024
     """Address space of one worker process."""
+    idle_seconds: float = 60.0
+    """A worker with nothing to render for this long exits; the next render starts one.
+    A steady cluster renders nothing, so its workers take no memory."""
 
 
 def _desired_to_json(desired: DesiredSecret) -> dict[str, Any]:
@@ -157,6 +160,19 @@ class _Child:
     def __init__(self, budget: RenderBudget) -> None:
         self._budget = budget
         self._process: asyncio.subprocess.Process | None = None
+        self._idle: asyncio.TimerHandle | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.returncode is None
+
+    def rest(self) -> None:
+        """Done for now: exit once idle for the budget's idle time."""
+        if self._idle is not None:
+            self._idle.cancel()
+        loop = asyncio.get_running_loop()
+        self._idle = loop.call_later(
+            self._budget.idle_seconds, lambda: asyncio.ensure_future(self.stop()))
 
     async def _started(self) -> asyncio.subprocess.Process:
         if self._process is None or self._process.returncode is not None:
@@ -170,6 +186,9 @@ class _Child:
         return self._process
 
     async def render(self, job: bytes, what: str) -> dict[str, Any]:
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
         process = await self._started()
         assert process.stdin is not None and process.stdout is not None
         try:
@@ -199,6 +218,9 @@ class _Child:
 
     async def stop(self) -> None:
         process, self._process = self._process, None
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
         if process is not None and process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
@@ -211,9 +233,9 @@ class RenderWorkers:
     def __init__(self, count: int = 2, budget: RenderBudget = RenderBudget()) -> None:
         self._budget = budget
         self._children = [_Child(budget) for _ in range(count)]
-        self._idle: asyncio.Queue[_Child] = asyncio.Queue()
+        self._free: asyncio.Queue[_Child] = asyncio.Queue()
         for child in self._children:
-            self._idle.put_nowait(child)
+            self._free.put_nowait(child)
 
     async def render(
         self, name: str, namespace: str, spec: ExternalSecretSpec,
@@ -221,14 +243,20 @@ class RenderWorkers:
     ) -> DesiredSecret:
         """The desired Secret, or a KesError naming what went wrong or over budget."""
         job = pickle.dumps((name, namespace, spec, dict(payloads), self._budget.cpu_seconds))
-        child = await self._idle.get()
+        child = await self._free.get()
         try:
             reply = await child.render(job, f"{namespace}/{name}")
         finally:
-            self._idle.put_nowait(child)
+            child.rest()
+            self._free.put_nowait(child)
         if "error" in reply:
             raise KesError(str(reply["error"]))
         return _desired_from_json(reply["ok"])
+
+    @property
+    def running(self) -> int:
+        """Worker processes alive now."""
+        return sum(child.running for child in self._children)
 
     async def close(self) -> None:
         for child in self._children:

@@ -47,6 +47,26 @@ class _NoDiffBase(kopf.DiffBaseStorage):
         return None
 
 
+class _NoProgress(kopf.ProgressStorage):
+    """Nor do they have progress to keep: kopf would otherwise read and clean it on the
+    object at every event."""
+
+    def fetch(self, *, key: Any, body: kopf.Body) -> None:
+        return None
+
+    def store(self, *, key: Any, record: Any, body: kopf.Body, patch: kopf.Patch) -> None:
+        return None
+
+    def purge(self, *, key: Any, body: kopf.Body, patch: kopf.Patch) -> None:
+        return None
+
+    def touch(self, *, body: kopf.Body, patch: kopf.Patch, value: str | None) -> None:
+        return None
+
+    def clear(self, *, essence: kopf.BodyEssence) -> kopf.BodyEssence:
+        return essence
+
+
 def build_registry(cluster: Cluster, watches: Sequence[Watch]) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     for watch in watches:
@@ -76,6 +96,7 @@ def _settings(watches: Sequence[Watch]) -> kopf.OperatorSettings:
     settings.scanning.disabled = True
     settings.peering.standalone = True
     settings.persistence.diffbase_storage = _NoDiffBase()
+    settings.persistence.progress_storage = _NoProgress()
     for watch in watches:
         if watch.label_selector:
             # Keyed (group, version, plural): "v1/secrets" would name a group "v1".

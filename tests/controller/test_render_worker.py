@@ -97,3 +97,16 @@ async def test_one_slow_render_does_not_hold_up_the_other_worker(es: Any) -> Non
             await slow
     finally:
         await workers.close()
+
+
+async def test_an_idle_worker_exits_and_the_next_render_starts_one(es: Any) -> None:
+    workers = RenderWorkers(count=1, budget=RenderBudget(idle_seconds=0.2))
+    try:
+        assert workers.running == 0  # nothing started before the first render
+        assert (await workers.render("db", "default", spec(es), PAYLOADS)).data
+        assert workers.running == 1
+        await asyncio.sleep(0.5)
+        assert workers.running == 0
+        assert (await workers.render("db", "default", spec(es), PAYLOADS)).data
+    finally:
+        await workers.close()
