@@ -21,6 +21,7 @@ from kes.controller.cache import ClusterCache
 from kes.controller.schedule import Timers, next_slot
 from kes.controller.settings import ControllerSettings
 from kes.controller.status import iso_time
+from kes.controller.waiting import first_of
 from kes.controller.writer import SecretWriter
 from kes.errors import KesError
 from kes.kube import Key
@@ -63,12 +64,7 @@ class StatusHeartbeat:
             due = self._timers.next_due()
             wait = None if due is None else max(0.0, due - self._clock())
             if wait is None or wait > 0:
-                waiters = {asyncio.ensure_future(self._wake.wait()),
-                           asyncio.ensure_future(stop.wait())}
-                _, pending = await asyncio.wait(waiters, timeout=wait,
-                                                return_when=asyncio.FIRST_COMPLETED)
-                for task in pending:
-                    task.cancel()
+                await first_of(self._wake, stop, wait)
                 continue
             for key in self._timers.due(self._clock()):
                 if stop.is_set():

@@ -28,6 +28,7 @@ from kes.controller.reconcile import Reconciler
 from kes.controller.schedule import Schedule, Timers, backoff, poll_interval
 from kes.controller.settings import ControllerSettings
 from kes.controller.status import Reason
+from kes.controller.waiting import first_of
 from kes.controller.workqueue import Ask, WorkQueue
 from kes.gsm import SecretValue
 from kes.kube import Key
@@ -266,12 +267,7 @@ class Poller:
                    if t is not None]
             wait = min(due) - now if due else None
             if wait is None or wait > 0:
-                waiters = {asyncio.ensure_future(self._wake.wait()),
-                           asyncio.ensure_future(stop.wait())}
-                _, pending = await asyncio.wait(waiters, timeout=wait,
-                                                return_when=asyncio.FIRST_COMPLETED)
-                for task in pending:
-                    task.cancel()
+                await first_of(self._wake, stop, wait)
                 continue
             try:
                 await self.poll(now + TICK)
