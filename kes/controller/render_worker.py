@@ -38,6 +38,8 @@ from kes.render import DesiredSecret, Payload, render_secret
 from kes.spec import ExternalSecretSpec
 
 _HEADER = struct.Struct(">I")
+START_TIMEOUT = 60.0
+"""Seconds a new worker may take to import what it renders with."""
 MAX_REPLY_BYTES = 8 * 1024 * 1024
 """A reply holds one Secret (at most 1 MiB of data) and its metadata, as JSON."""
 
@@ -142,10 +144,15 @@ def _render_one(job: tuple[Any, ...], memory_bytes: int) -> dict[str, Any]:
         return {"error": f"rendering {namespace}/{name} failed with {type(e).__name__}"}
 
 
+READY = b"ready"
+"""The child's first frame: imports done, budgets may start counting."""
+
+
 def child_main(memory_bytes: int) -> None:
     """Serve render jobs from stdin until it closes."""
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    _write_frame(stdout, READY)
     while (frame := _read_frame(stdin)) is not None:
         reply = _render_one(pickle.loads(frame), memory_bytes)
         _write_frame(stdout, json.dumps(reply).encode())
@@ -175,14 +182,28 @@ class _Child:
             self._budget.idle_seconds, lambda: asyncio.ensure_future(self.stop()))
 
     async def _started(self) -> asyncio.subprocess.Process:
+        """The worker, ready: a new one counts no render budget while it starts."""
         if self._process is None or self._process.returncode is not None:
-            self._process = await asyncio.create_subprocess_exec(
+            process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "kes.controller.render_worker",
                 str(self._budget.memory_bytes),
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.DEVNULL,
                 env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
             )
+            assert process.stdout is not None
+            try:
+                async with asyncio.timeout(START_TIMEOUT):
+                    (size,) = _HEADER.unpack(await process.stdout.readexactly(_HEADER.size))
+                    ready = await process.stdout.readexactly(size)
+            except (TimeoutError, asyncio.IncompleteReadError):
+                ready = b""
+            if ready != READY:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                await process.wait()
+                raise RenderBudgetError("the render worker did not start")
+            self._process = process
         return self._process
 
     async def render(self, job: bytes, what: str) -> dict[str, Any]:

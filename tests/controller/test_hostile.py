@@ -32,7 +32,8 @@ from tests.support.processes import controller_process, http_get, served_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "proj-one"
-CANARY_INTERVAL = 2.0
+CANARY_INTERVAL = 5.0
+"""The shortest refreshInterval kes allows by default."""
 SLACK = 4.0
 """Seconds beyond its interval a canary version may take on a loaded test machine."""
 MEMORY_LIMIT = 512 * 1024 * 1024
@@ -125,7 +126,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         log = workdir / "controller.log"
         with controller_process(
             kubeconfig, gsm.address, log, POLLER_INTERVAL_MILLISECONDS="60000",
-            MIN_REFRESH_INTERVAL_MILLISECONDS="1000", RENDER_CPU_SECONDS="1",
+            RENDER_CPU_SECONDS="1",
             RENDER_TIMEOUT_SECONDS="5", LOG_LEVEL="info",
         ) as process:
             deadline = time.monotonic() + 30
@@ -165,7 +166,7 @@ ATTACKS: dict[str, tuple[dict[str, Any], str]] = {
     "property-path-of-6-kb": (
         {"data": [{"key": "db", "name": "x", "property": "a." * 3000 + "b"}]},
         "spec.data[0].property"),
-    "template-taking-minutes-of-cpu": (template(n=SLOW), "CPU limit"),
+    "template-taking-minutes-of-cpu": (template(n=SLOW), "limit of"),  # CPU or wall time
     "5000-entries-naming-one-60-kb-secret": (
         {"data": [{"key": "big60k", "name": f"k{i}"} for i in range(5000)]}, "1048576"),
     "200-templates-of-a-megabyte": (
@@ -227,9 +228,9 @@ def test_a_requested_at_storm_on_thousands_of_versions_starves_nobody(cluster: C
         stop.set()
         bumper.join()
     elapsed = time.monotonic() - started
-    # Bumped five times a second, fresh values were read at most once per second.
+    # Bumped five times a second, fresh values were read at most once per 5 s interval.
     refetches = (cluster.gsm.counters.calls["AccessSecretVersion"] - accesses) / MANY
-    assert refetches <= elapsed + 2
+    assert refetches <= elapsed / CANARY_INTERVAL + 2
 
 
 def wait_until(probe: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
