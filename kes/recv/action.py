@@ -42,8 +42,10 @@ def _retryable(error: KubeError) -> bool:
 class Refresher:
     def __init__(self, kube: Kube, *, count: Count = _no_count,
                  min_interval: float = MIN_INTERVAL, workers: int = WORKERS,
+                 retry_delays: tuple[float, ...] = RETRY_DELAYS,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._kube = kube
+        self._retry_delays = retry_delays
         self._count = count
         self._min_interval = min_interval
         self._workers_wanted = workers
@@ -129,11 +131,11 @@ class Refresher:
         except KubeError as e:
             if e.not_found:
                 self._count("gone")
-            elif _retryable(e) and self._attempts.get(key, 0) < len(RETRY_DELAYS):
+            elif _retryable(e) and self._attempts.get(key, 0) < len(self._retry_delays):
                 attempt = self._attempts[key] = self._attempts.get(key, 0) + 1
                 self._count("retried")
                 if key not in self._waiting:
-                    self._schedule(key, RETRY_DELAYS[attempt - 1])
+                    self._schedule(key, self._retry_delays[attempt - 1])
                 return
             else:
                 self._count("failed")

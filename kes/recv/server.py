@@ -157,8 +157,6 @@ class HookServer:
         if verdict.status >= 300:
             response = refusal(verdict.status, **(
                 {"Retry-After": "1"} if verdict.status == 429 else {}))
-            if verdict.status in (408, 413):
-                response.force_close()  # the rest of the body is not worth reading
             return response
         return web.Response(status=verdict.status, text=verdict.text)
 
@@ -229,6 +227,9 @@ async def serve(app: web.Application, host: str, port: int,
     """Listen on host:port (port 0 picks one); the runner and the port bound."""
     runner = web.AppRunner(
         app, access_log=None, handle_signals=False, keepalive_timeout=limits.header_timeout,
+        # No draining of a body left unread after a refusal: the connection just closes.
+        lingering_time=0,
+        # Bodies are verified as sent; a compressed one is no delivery kes accepts.
         auto_decompress=False,
     )
     await runner.setup()
