@@ -86,7 +86,7 @@ class Receiver:
             await self._list(namespaces)
             operator = asyncio.create_task(run_watches(
                 self._cluster, [Watch(EXTERNALSECRETS, self.index.on_event)], namespaces,
-                operator_stop, on_started=self._on_watching,
+                operator_stop, on_started=self._watching,
             ))
             stopped = asyncio.ensure_future(stop.wait())
             await asyncio.wait({operator, stopped}, return_when=asyncio.FIRST_COMPLETED)
@@ -101,6 +101,10 @@ class Receiver:
             for endpoint in self.endpoints:
                 await endpoint.source.close()
             self.kube.close()
+
+    def _watching(self) -> None:
+        log.info("watching ExternalSecrets")
+        self._on_watching()
 
     async def _list(self, namespaces: tuple[str, ...]) -> None:
         try:
