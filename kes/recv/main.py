@@ -60,7 +60,7 @@ class Receiver:
         self._cluster = cluster
         self._on_watching = on_watching
         self.metrics = RecvMetrics()
-        self.kube = Kube(cluster, self.metrics.on_kube_request)
+        self.kube = Kube(cluster)
         self.index = ExternalSecretIndex(default_project)
         self.refresher = Refresher(self.kube, count=self.metrics.refresh)
         self.ready = asyncio.Event()

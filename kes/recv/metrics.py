@@ -36,21 +36,12 @@ class RecvMetrics:
             "ExternalSecrets whose spec the receiver holds",
             registry=self.registry,
         )
-        self.kube_requests = Counter(
-            "kes_kubernetes_requests",
-            "Kubernetes API requests made outside the watches, by verb and resource",
-            ["verb", "resource"],
-            registry=self.registry,
-        )
 
     def delivery(self, source: str, result: str, reason: str) -> None:
         self.deliveries.labels(source=source, result=result, reason=reason).inc()
 
     def refresh(self, result: str) -> None:
         self.refreshes.labels(result=result).inc()
-
-    def on_kube_request(self, verb: str, resource: str) -> None:
-        self.kube_requests.labels(verb=verb, resource=resource).inc()
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -8,11 +8,11 @@ import hashlib
 import hmac
 import http.client
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import yaml
@@ -27,6 +27,7 @@ from kes_emulators.apiserver import ApiServer
 from kes_emulators.google_oidc import GoogleTokenIssuer
 from kes_emulators.serving import BackgroundLoop
 from tests.recv.volume import SecretVolume
+from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD = yaml.safe_load((ROOT / "crds" / "externalsecret.yaml").read_text())
@@ -37,18 +38,6 @@ DOCKERHUB_KEY = b"dockerhub-endpoint-key"
 PUBSUB_KEY = b"pubsub-endpoint-key"
 AUDIENCE = "https://recv.example.com/hook/gsm"
 PUSH_SA = "gsm-push@proj-one.iam.gserviceaccount.com"
-T = TypeVar("T")
-
-
-def wait_for(probe: Callable[[], T | None], what: str, timeout: float = 20.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def externalsecret(name: str, namespace: str, secrets: list[str],
@@ -166,6 +155,23 @@ CLUSTER = [
 ]
 
 
+@contextmanager
+def running(receiver: Receiver) -> Iterator[BackgroundLoop]:
+    """The receiver serving on a port of its own, on a loop of its own, until the block
+    ends; it has listed the ExternalSecrets and started its watch when the block starts."""
+    stop = asyncio.Event()
+    with BackgroundLoop("kes-recv") as loop:
+        run = asyncio.run_coroutine_threadsafe(receiver.run(Listen("127.0.0.1", 0), stop),
+                                               loop.loop)
+        try:
+            wait_for(lambda: run.done() or (receiver.ready.is_set() and receiver.port),
+                     "the receiver")
+            yield loop
+        finally:
+            loop.loop.call_soon_threadsafe(stop.set)
+            run.result(timeout=30)
+
+
 @pytest.fixture
 def harness(tmp_path: Path) -> Iterator[Harness]:
     with ApiServer().background() as api, GoogleTokenIssuer().background() as issuer:
@@ -178,19 +184,9 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
         config = load_config(write_config(tmp_path, issuer, {}))
         receiver = Receiver(build_endpoints(config), config.limits,
                             load_cluster(str(kubeconfig)), None)
-        stop = asyncio.Event()
-        with BackgroundLoop("kes-recv") as loop:
-            running = asyncio.run_coroutine_threadsafe(
-                receiver.run(Listen("127.0.0.1", 0), stop), loop.loop)
-            wait_for(lambda: running.done() or (receiver.ready.is_set() and receiver.port),
-                     "the receiver")
+        with running(receiver) as loop:
             custom = k8s.CustomObjectsApi(k8s_config.new_client_from_config(str(admin)))
-            harness = Harness(api, receiver, issuer, volume, custom, receiver.port or 0, loop)
-            try:
-                yield harness
-            finally:
-                loop.loop.call_soon_threadsafe(stop.set)
-                running.result(timeout=30)
+            yield Harness(api, receiver, issuer, volume, custom, receiver.port or 0, loop)
 
 
 def envelope(secret: str, event: str = "SECRET_VERSION_ADD") -> bytes:

@@ -42,10 +42,10 @@ from tests.recv.conftest import (
     externalsecret,
     namespace,
     route,
-    wait_for,
 )
 from tests.recv.volume import SecretVolume
 from tests.support.embedded import BackgroundController
+from tests.support.waiting import wait_for
 
 FAST = RetryPolicy(initial=0.01, maximum=0.05, deadline=5.0, jitter=0.0)
 GITHUB_HOOK_SECRET = "github-hook-secret"

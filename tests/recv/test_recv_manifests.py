@@ -3,7 +3,6 @@ RBAC, applied with kubectl to the API server with RBAC on, is enough and no more
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 from collections.abc import Iterator
@@ -16,22 +15,22 @@ import yaml
 from kes.kube import load_cluster
 from kes.names import SecretVersionName
 from kes.recv.config import load_config
-from kes.recv.main import Listen, Receiver
+from kes.recv.main import Receiver
 from kes.recv.registry import build_endpoints
 from kes.render import render_secret
 from kes.spec import parse_external_secret
 from kes_emulators.apiserver import ApiServer
 from kes_emulators.kubectl import find_kubectl
-from kes_emulators.serving import BackgroundLoop
 from tests.recv.conftest import (
     CRD,
     Harness,
     externalsecret,
     namespace,
     route,
-    wait_for,
+    running,
 )
 from tests.recv.volume import SecretVolume
+from tests.support.waiting import wait_for
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "recv"
 RECV = "system:serviceaccount:kes-system:kes-recv"
@@ -118,24 +117,16 @@ def test_applied_with_rbac_on_the_receiver_works_and_may_do_nothing_else(
     config = load_config(tmp_path / "recv.yaml")
     receiver = Receiver(build_endpoints(config), config.limits,
                         load_cluster(str(kubeconfig)), None)
-    stop = asyncio.Event()
-    with BackgroundLoop("kes-recv") as loop:
-        running = asyncio.run_coroutine_threadsafe(
-            receiver.run(Listen("127.0.0.1", 0), stop), loop.loop)
-        try:
-            wait_for(lambda: running.done() or receiver.ready.is_set(), "the receiver")
-            wait_for(lambda: api.open_watches() >= 1, "the watch")
-            harness = Harness(api, receiver, None, None, None,  # type: ignore[arg-type]
-                              receiver.port or 0, loop)
-            answer = harness.post(route(key), b'{"push_data": {}, "repository": {}}')
-            assert answer.status == 202
-            harness.drain()
-            assert api.call(lambda: api.requests.count(
-                verb="patch", resource="externalsecrets", identity=RECV, code=200)) == 2
-            # apps/db, and kes-system/kes-recv that config/recv applied
-        finally:
-            loop.loop.call_soon_threadsafe(stop.set)
-            running.result(timeout=30)
+    with running(receiver) as loop:
+        wait_for(lambda: api.open_watches() >= 1, "the watch")
+        harness = Harness(api, receiver, None, None, None,  # type: ignore[arg-type]
+                          receiver.port or 0, loop)
+        answer = harness.post(route(key), b'{"push_data": {}, "repository": {}}')
+        assert answer.status == 202
+        harness.drain()
+        assert api.call(lambda: api.requests.count(
+            verb="patch", resource="externalsecrets", identity=RECV, code=200)) == 2
+        # apps/db, and kes-system/kes-recv that config/recv applied
     assert api.call(lambda: api.requests.count(identity=RECV, code=403)) == 0
 
     # Anything beyond list, watch and patch of ExternalSecrets is refused.

@@ -11,7 +11,8 @@ from pathlib import Path
 import yaml
 
 from kes_emulators.apiserver import ApiServer
-from tests.recv.conftest import CRD, wait_for
+from tests.recv.conftest import CRD
+from tests.support.waiting import wait_for
 
 
 def recv(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

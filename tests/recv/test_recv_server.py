@@ -31,8 +31,8 @@ from tests.recv.conftest import (
     externalsecret,
     github_headers,
     route,
-    wait_for,
 )
+from tests.support.waiting import wait_for
 
 PUSH = json.dumps({"ref": "refs/heads/main", "marker": "payload-marker-7f3a",
                    "repository": {"full_name": "apps-org/web"}}).encode()
