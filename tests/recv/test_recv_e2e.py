@@ -197,8 +197,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                      "versions": [{"data": "cfg-one"}]},
                     {"name": "projects/proj-one/secrets/hmac-tokens", "topics": [TOPIC]},
                 ]})
+                # Refetches of one ExternalSecret are merged per min_refresh_interval
+                # (5 s by default); shorter here so that kes hmac's writes in a row
+                # do not each wait for it.
                 settings = ControllerSettings(poll_interval=3600.0, status_refresh=3600.0,
-                                              max_backoff=3600.0)
+                                              max_backoff=3600.0, min_refresh_interval=0.5)
                 with BackgroundController(settings, controller_config, gsm.address, FAST):
                     client = k8s_config.new_client_from_config(admin)
                     core = k8s.CoreV1Api(client)
@@ -232,8 +235,8 @@ def test_a_signed_github_push_refreshes_the_selected_externalsecrets(cluster: Cl
     deliveries = cluster.github.run(cluster.github.deliver("org/app", "push", {"ref": "main"}))
     assert [d.status for d in deliveries] == [202]
     wait_for(lambda: cluster.secret_value("cfg") == b"cfg-two", "the refreshed Secret")
-    # Outside the endpoint's selector: not refreshed, still on the old value.
-    assert cluster.secret_value("other-cfg") == b"cfg-one"
+    # Outside the endpoint's selector: not annotated. (The controller reads a version
+    # once for all its readers, so other-cfg may get the new value with cfg's refresh.)
     other = cluster.custom.get_namespaced_custom_object(
         "kubernetes-client.io", "v1", "apps", "externalsecrets", "other-cfg")
     assert REQUESTED_AT not in (other["metadata"].get("annotations") or {})
