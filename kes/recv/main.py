@@ -100,7 +100,7 @@ class Receiver:
                 await operator
             for endpoint in self.endpoints:
                 await endpoint.source.close()
-            self.kube.close()
+            await self.kube.close()
 
     def _watching(self) -> None:
         log.info("watching ExternalSecrets")

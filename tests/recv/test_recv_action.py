@@ -28,7 +28,7 @@ async def api() -> AsyncIterator[ApiServer]:
 async def kube(api: ApiServer, tmp_path: Path) -> AsyncIterator[Kube]:
     kube = Kube(load_cluster(str(api.write_kubeconfig(tmp_path / "kubeconfig"))))
     yield kube
-    kube.close()
+    await kube.close()
 
 
 def counted() -> tuple[list[str], Any]:
