@@ -199,7 +199,13 @@ def latency(n: int, changes: int, profile: Path | None) -> dict[str, Any]:
                 with process(["controller", f"--kubeconfig={kubeconfig}"],
                              work / "controller.log", env,
                              profile=controller_profile) as controller:
-                    wait_for(lambda: cluster.synced() >= n, "convergence", 3600)
+                    def converged() -> bool:
+                        if controller.poll() is not None:
+                            raise RuntimeError(f"kes controller exited with "
+                                               f"{controller.returncode}")
+                        return cluster.synced() >= n
+
+                    wait_for(converged, "convergence", 3600)
                     convergence = time.perf_counter() - started
                     first_change = warm_up(scenario, cluster)
                     profiled = [p for p in (recv, controller) if profile]
