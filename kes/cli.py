@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from kes import __version__
-from kes.config import ConfigError, parse_bool
+from kes.config import ConfigError, listen_address, parse_bool
 
 Subparsers = argparse._SubParsersAction  # the type argparse gives add_subparsers()
 
@@ -182,10 +182,54 @@ def _run_hmac(args: argparse.Namespace) -> int:
     return main(options_from(args))
 
 
+def _listen(text: str) -> tuple[str, int]:
+    try:
+        return listen_address("--listen", text)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _add_recv(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "recv",
+        help="receive webhooks (GitHub, Docker Hub, Secret Manager events) and sync the "
+        "ExternalSecrets they concern at once",
+        description="Serve /hook/<route> for each endpoint of the config, verify each "
+        "delivery the way its source signs it, and annotate the ExternalSecrets it concerns "
+        "(externalsecrets.kubernetes-client.io/requested-at) so the controller syncs them "
+        "now. Also serves /healthz, /readyz and /metrics. The config is flux-recv's, "
+        "extended (docs/recv.md).",
+    )
+    p.add_argument("--config", required=True, metavar="PATH",
+                   help="receiver config (kesRecvVersion: 1, or a flux-recv config); key "
+                   "paths in it are relative to its folder")
+    p.add_argument("--listen", type=_listen, default=_listen(":8080"), metavar="ADDR",
+                   help="address to listen on: :PORT, HOST:PORT or [V6]:PORT (default :8080)")
+    p.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig file (default $KUBECONFIG, "
+                   "then the in-cluster service account, then ~/.kube/config)")
+    p.add_argument("--context", help="kubeconfig context to use (default the current one)")
+    p.add_argument("--project", help="GCP project of ExternalSecrets without projectId, to "
+                   "match Secret Manager events to them (default $GOOGLE_CLOUD_PROJECT)")
+    p.add_argument("--log-level", default="info",
+                   choices=("debug", "info", "warning", "error"),
+                   help="log level (default %(default)s)")
+    p.set_defaults(run=_run_recv)
+
+
+def _run_recv(args: argparse.Namespace) -> int:
+    from kes.controller.settings import project_from
+    from kes.recv.main import main
+
+    return main(config_path=args.config, listen=args.listen, kubeconfig=args.kubeconfig,
+                context=args.context, project=project_from(os.environ, args.project),
+                log_level=args.log_level)
+
+
 SUBCOMMANDS: list[Callable[[Subparsers], None]] = [
     _add_controller,
     _add_render,
     _add_hmac,
+    _add_recv,
     _add_emulate,
     _add_demo,
 ]

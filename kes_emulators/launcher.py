@@ -20,7 +20,9 @@ import yaml
 
 from kes_emulators.apiserver import ApiServer
 from kes_emulators.github import GITHUB_FLAG_USER, GitHubEmulator
+from kes_emulators.google_oidc import GoogleTokenIssuer
 from kes_emulators.gsm import SecretManagerEmulator
+from kes_emulators.gsm.events import PushAuth
 from kes_emulators.seed import SeedError
 
 
@@ -50,21 +52,43 @@ class Running:
 Launch = Callable[[LaunchOptions, Mapping[str, Any] | None], Awaitable[Running]]
 
 
+PUSH_SERVICE_ACCOUNT = "secretmanager-push@kes-emulator.iam.gserviceaccount.com"
+"""Whose OIDC tokens the emulated push subscription sends (audience: the push URL)."""
+
+
 async def launch_secret_manager(
     options: LaunchOptions, seed: Mapping[str, Any] | None
 ) -> Running:
+    issuer = GoogleTokenIssuer(host=options.host) if options.gsm_notify_url else None
     emulator = SecretManagerEmulator(
-        host=options.host, port=options.gsm_port, notify_url=options.gsm_notify_url
+        host=options.host, port=options.gsm_port, notify_url=options.gsm_notify_url,
+        push_auth=PushAuth(issuer, PUSH_SERVICE_ACCOUNT) if issuer else None,
     )
     if seed is not None:
         emulator.seed(seed)
-    await emulator.start()
-    endpoints = [f"Secret Manager  grpc://{emulator.address}  (plaintext gRPC)"]
-    if options.gsm_notify_url:
-        endpoints.append(f"  events posted as Pub/Sub push to {options.gsm_notify_url}")
+    endpoints = []
+    if issuer is not None:
+        await issuer.start()
+        endpoints += [
+            f"Secret Manager events: Pub/Sub push to {options.gsm_notify_url}",
+            f"  with OIDC tokens of {PUSH_SERVICE_ACCOUNT} (audience: the push URL),",
+            f"  verifiable with the certificates at {issuer.certs_url}",
+        ]
+    try:
+        await emulator.start()
+    except BaseException:
+        if issuer is not None:
+            await issuer.stop()
+        raise
+
+    async def stop() -> None:
+        await emulator.stop()
+        if issuer is not None:
+            await issuer.stop()
+
     return Running(
-        stop=emulator.stop,
-        endpoints=endpoints,
+        stop=stop,
+        endpoints=[f"Secret Manager  grpc://{emulator.address}  (plaintext gRPC)", *endpoints],
         environment={"SECRET_MANAGER_EMULATOR_HOST": emulator.address},
     )
 

@@ -10,7 +10,7 @@ from typing import Any
 import grpc
 
 from kes_emulators.gsm.control import Counters, Faults, Quotas
-from kes_emulators.gsm.events import EventPublisher
+from kes_emulators.gsm.events import EventPublisher, PushAuth
 from kes_emulators.gsm.iam import Iam
 from kes_emulators.gsm.seed import apply_seed
 from kes_emulators.gsm.service import SecretManagerService
@@ -35,6 +35,8 @@ class SecretManagerEmulator:
     Point clients at `address` (`SECRET_MANAGER_EMULATOR_HOST`). `iam`, `quotas`,
     `faults` and `counters` are live: change or read them while it serves.
     `clock` (seconds since the epoch) drives create times and quota windows.
+    Events are posted to `notify_url` as Pub/Sub push deliveries, signed with
+    `push_auth` when given.
     """
 
     def __init__(
@@ -46,6 +48,7 @@ class SecretManagerEmulator:
         quotas: Quotas | None = None,
         notify_url: str | None = None,
         notify_all_secrets: bool = True,
+        push_auth: PushAuth | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -54,7 +57,9 @@ class SecretManagerEmulator:
         self.quotas = quotas or Quotas()
         self.faults = Faults()
         self.counters = Counters()
-        self.events = EventPublisher(notify_url, all_secrets=notify_all_secrets, clock=clock)
+        self.events = EventPublisher(
+            notify_url, all_secrets=notify_all_secrets, clock=clock, auth=push_auth
+        )
         self.service = SecretManagerService(
             self.store, self.iam, self.quotas, self.faults, self.counters, self.events, clock
         )

@@ -4,6 +4,8 @@ On GCP a secret lists Pub/Sub topics and a push subscription delivers to an HTTP
 endpoint. The emulator has no Pub/Sub: it posts the push envelope a subscription
 would post, straight to one URL. Deliveries run in order on a worker task, so a
 slow or failing endpoint never holds up or fails the RPC that caused the event.
+With `PushAuth`, each delivery carries the Google-signed OIDC token a subscription
+with an authentication service account sends.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import base64
 import itertools
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,9 +23,21 @@ import aiohttp
 from google.protobuf import json_format  # type: ignore[import-untyped]
 from google.protobuf.message import Message  # type: ignore[import-untyped]
 
+from kes_emulators.google_oidc import GoogleTokenIssuer
+
 log = logging.getLogger(__name__)
 
 DEFAULT_SUBSCRIPTION_ID = "secretmanager-emulator-push"
+
+
+@dataclass(frozen=True)
+class PushAuth:
+    """A push subscription's authentication: `Authorization: Bearer <ID token>` for
+    `service_account`, audience `audience` (Pub/Sub's default: the push URL)."""
+
+    issuer: GoogleTokenIssuer
+    service_account: str
+    audience: str | None = None
 
 
 class EventPublisher:
@@ -34,10 +49,16 @@ class EventPublisher:
     """
 
     def __init__(
-        self, url: str | None, *, all_secrets: bool, clock: Callable[[], float]
+        self,
+        url: str | None,
+        *,
+        all_secrets: bool,
+        clock: Callable[[], float],
+        auth: PushAuth | None = None,
     ) -> None:
         self.url = url
         self.all_secrets = all_secrets
+        self.auth = auth
         self.delivered = 0
         self.failed = 0
         self._clock = clock
@@ -113,8 +134,13 @@ class EventPublisher:
     async def _deliver(self, envelope: dict[str, Any]) -> None:
         assert self._session is not None and self.url is not None
         event = envelope["message"]["attributes"]["eventType"]
+        headers = {}
+        if self.auth is not None:
+            token = self.auth.issuer.mint(self.auth.audience or self.url,
+                                          self.auth.service_account)
+            headers["Authorization"] = f"Bearer {token}"
         try:
-            async with self._session.post(self.url, json=envelope) as response:
+            async with self._session.post(self.url, json=envelope, headers=headers) as response:
                 if response.status < 300:
                     self.delivered += 1
                     return

@@ -262,7 +262,7 @@ def test_the_readme_links_every_docs_page() -> None:
 def test_the_checks_read_the_real_makefile_and_parser() -> None:
     """The checks above are only as good as what they compare against."""
     assert {"demo", "test", ".venv/bin/.installed"} <= make_targets(ROOT / "Makefile")
-    assert {"controller", "render", "hmac", "emulate", "demo"} <= set(
+    assert {"controller", "render", "hmac", "recv", "emulate", "demo"} <= set(
         subparsers(build_parser()))
 
 
@@ -303,7 +303,7 @@ def test_a_missing_make_target_subcommand_or_flag_is_named(docs_root: Path) -> N
         "POLLER_INTERVAL_MILLISECONDS=2000 kes controller --kubeconfig k &\n"
         "cat x | kes render --filename - \\\n"
         "  --values\n"
-        "kes recv --port 8080\n"
+        "kes serve --port 8080\n"
         "```\n"
         "```yaml\n"
         "managed-by: kes\n"
@@ -315,8 +315,8 @@ def test_a_missing_make_target_subcommand_or_flag_is_named(docs_root: Path) -> N
     assert problems == [
         "README.md:1: `make deploy`: the Makefile has no target deploy",
         "README.md:5: `kes render` has no option --values",
-        "README.md:7: `kes` has no subcommand 'recv' (it has controller, demo, emulate, "
-        "hmac, render)",
+        "README.md:7: `kes` has no subcommand 'serve' (it has controller, demo, emulate, "
+        "hmac, recv, render)",
         "README.md:12: `kes` has no option --verbose",
     ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
@@ -10,12 +11,17 @@ from typing import Any
 import grpc
 import pytest
 from aiohttp import web
+from google.auth.transport import requests as google_requests
 from google.cloud.secretmanager_v1 import SecretManagerServiceAsyncClient
 from google.cloud.secretmanager_v1.services.secret_manager_service.transports import (
     SecretManagerServiceGrpcAsyncIOTransport,
 )
+from google.oauth2 import id_token
 
+from kes_emulators.google_oidc import GoogleTokenIssuer
 from kes_emulators.gsm import SecretManagerEmulator
+from kes_emulators.gsm.events import PushAuth
+from kes_emulators.launcher import PUSH_SERVICE_ACCOUNT, LaunchOptions, launch_secret_manager
 
 VALUE = b"s3cr3t-never-in-an-event"
 
@@ -25,11 +31,14 @@ class Endpoint:
 
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
+        self.authorizations: list[str] = []
         self.status = 204
         self.url = ""
 
     async def handle(self, request: web.Request) -> web.Response:
         self.received.append(await request.json())
+        if "Authorization" in request.headers:
+            self.authorizations.append(request.headers["Authorization"])
         return web.Response(status=self.status)
 
 
@@ -102,6 +111,7 @@ async def test_every_change_is_pushed_with_gcp_attributes(endpoint: Endpoint) ->
     assert VALUE not in everything
     assert base64.b64encode(VALUE) not in everything
     assert emulator.events.delivered == 7
+    assert endpoint.authorizations == []  # no push_auth: no token, as without one on GCP
 
 
 async def test_topics_on_a_secret_choose_the_subscriptions(endpoint: Endpoint) -> None:
@@ -146,3 +156,63 @@ async def test_unreachable_endpoint_is_counted(unused_tcp_port: int) -> None:
     await emulator.events.drain()
     assert emulator.events.failed == 1
     await emulator.stop()
+
+
+async def test_push_deliveries_carry_a_google_oidc_token(endpoint: Endpoint) -> None:
+    issuer = GoogleTokenIssuer()
+    await issuer.start()
+    emulator = SecretManagerEmulator(
+        notify_url=endpoint.url,
+        push_auth=PushAuth(issuer, "push@p.iam.gserviceaccount.com"),
+    )
+    await emulator.start()
+    channel = grpc.aio.insecure_channel(emulator.address)
+    client = SecretManagerServiceAsyncClient(
+        transport=SecretManagerServiceGrpcAsyncIOTransport(channel=channel)
+    )
+    await client.create_secret(
+        parent="projects/p", secret_id="db", secret={"replication": {"automatic": {}}}
+    )
+    await emulator.events.drain()
+    await emulator.stop()
+    [authorization] = endpoint.authorizations
+    scheme, _, token = authorization.partition(" ")
+    assert scheme == "Bearer"
+
+    def verify() -> Any:
+        # google-auth's own path: it fetches the issuer's certificates over HTTP.
+        return id_token.verify_token(
+            token, google_requests.Request(), audience=endpoint.url, certs_url=issuer.certs_url
+        )
+
+    claims = await asyncio.to_thread(verify)
+    await issuer.stop()
+    assert claims["iss"] == "https://accounts.google.com"
+    assert (claims["email"], claims["email_verified"]) == ("push@p.iam.gserviceaccount.com", True)
+    assert claims["exp"] - claims["iat"] == 3600
+    assert claims["sub"] == claims["azp"] and claims["sub"].isdigit()
+
+
+async def test_kes_emulate_signs_the_pushes_it_posts(endpoint: Endpoint) -> None:
+    running = await launch_secret_manager(LaunchOptions(gsm_notify_url=endpoint.url), None)
+    try:
+        certs_url = running.endpoints[-1].rpartition(" ")[2]
+        channel = grpc.aio.insecure_channel(running.environment["SECRET_MANAGER_EMULATOR_HOST"])
+        client = SecretManagerServiceAsyncClient(
+            transport=SecretManagerServiceGrpcAsyncIOTransport(channel=channel)
+        )
+        await client.create_secret(
+            parent="projects/p", secret_id="db", secret={"replication": {"automatic": {}}}
+        )
+        for _ in range(200):
+            if endpoint.authorizations:
+                break
+            await asyncio.sleep(0.01)
+        [authorization] = endpoint.authorizations
+        claims = await asyncio.to_thread(
+            id_token.verify_token, authorization.partition(" ")[2], google_requests.Request(),
+            audience=endpoint.url, certs_url=certs_url,
+        )
+        assert claims["email"] == PUSH_SERVICE_ACCOUNT
+    finally:
+        await running.stop()
