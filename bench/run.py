@@ -44,6 +44,8 @@ from bench.scenario import PROJECT, Scenario, field_value, payload
 from kes.controller.schedule import phase
 from kes.names import SecretVersionName
 
+STATUS_REFRESH_SECONDS = 3600.0
+"""The controller's default lastSync heartbeat period (fewer objects than 50 a second)."""
 ACCESS_PRICE = 0.03 / 10_000
 """US dollars per Secret Manager access operation (GCP's list price)."""
 MONTH = 30 * 24 * 3600
@@ -258,6 +260,18 @@ def quiet_start(scenario: Scenario) -> float:
     return middle + interval * (math.floor((now - middle) / interval) + 1)
 
 
+def heartbeats_due(scenario: Scenario, period: float, start: float, end: float) -> int:
+    """How many lastSync refreshes fall in [start, end): each ExternalSecret's sits at a
+    fixed phase of the period, from a hash of its namespace/name (heartbeat.py)."""
+    count = 0
+    for index in range(scenario.externalsecrets):
+        name = f"{scenario.namespace_of(index)}/es-{index:06d}"
+        slot = phase(name, period)
+        first = slot + period * math.ceil((start - slot) / period)
+        count += first < end
+    return count
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
@@ -319,6 +333,8 @@ def run(scenario: Scenario, *, steady_intervals: int = 3, changes: int = 20,
                 procfs.family_cpu_seconds(pid) - cpu) / cycles
             figures["steady_gsm_accesses_per_cycle"] = (cluster.accesses() - accesses) / cycles
             figures["steady_kube_requests"] = _kube_by_verb(kube, cluster.requests())
+            figures["steady_heartbeats_due"] = heartbeats_due(
+                scenario, STATUS_REFRESH_SECONDS, window, end)
             figures["steady_renders"] = metric(process.scrape(), "kes_renders_total") - renders
             figures["rss_bytes"] = procfs.family_rss_bytes(pid)
             before = procfs.cpu_seconds(pid)
