@@ -9,20 +9,20 @@ The three minutes are the point: the watch that stalled did so after the server'
 from __future__ import annotations
 
 import copy
-import os
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 from kubernetes import client, config, watch
 
+from bench.procfs import cpu_seconds
 from kes_emulators.kubectl import find_kubectl
+from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 GROUP, VERSION, PLURAL, NAMESPACE = "kubernetes-client.io", "v1", "externalsecrets", "default"
@@ -32,12 +32,6 @@ CHANGE_EVERY = 15.0
 # zero timeout costs a whole core (180 CPU-seconds here).
 CPU_BUDGET_SECONDS = 20.0
 Change = tuple[str, str, str]  # (event type, name, resourceVersion)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process, from /proc/<pid>/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @pytest.fixture
@@ -84,13 +78,6 @@ def follow_with_the_client(kubeconfig: Path, since: str, seen: list[Change],
         # the test is over and the server has gone: the watch ends here
 
 
-def wait_for(condition: Any, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.1)
-
-
 @pytest.mark.long
 @pytest.mark.timeout(DURATION + 120)
 def test_other_clients_follow_every_change_for_three_minutes(
@@ -100,7 +87,7 @@ def test_other_clients_follow_every_change_for_three_minutes(
     subprocess.run([*kubectl, "apply", "-f", str(ROOT / "crds" / "externalsecret.yaml")],
                    check=True, capture_output=True, timeout=60)
     wait_for(lambda: subprocess.run([*kubectl, "get", PLURAL], capture_output=True,
-                                    timeout=60).returncode == 0, 30, "the CRD is not served")
+                                    timeout=60).returncode == 0, "the CRD to be served", 30)
     api = client.CustomObjectsApi(config.new_client_from_config(config_file=str(kubeconfig)))
     since = api.list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL)[
         "metadata"]["resourceVersion"]
@@ -146,9 +133,9 @@ def test_other_clients_follow_every_change_for_three_minutes(
     cpu_used = cpu_seconds(server.pid) - cpu_before
 
     done.set()
-    wait_for(lambda: len(kubectl_seen) >= len(made) and len(client_seen) >= len(made), 30,
-             f"the judges fell behind: made {made}, kubectl saw {kubectl_seen}, "
-             f"the client saw {client_seen}")
+    wait_for(lambda: len(kubectl_seen) >= len(made) and len(client_seen) >= len(made),
+             f"the judges to catch up: made {made}, kubectl saw {kubectl_seen}, "
+             f"the client saw {client_seen}", 30)
     assert watcher.poll() is None, "kubectl's watch ended before the three minutes did"
     watcher.terminate()
     watcher.wait(timeout=30)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,19 +13,9 @@ from kopf.testing import KopfRunner
 from kubernetes.client.rest import ApiException
 
 from kes_emulators.apiserver import ApiServer
+from tests.support.waiting import wait_for
 
 GROUP, VERSION, PLURAL = "example.com", "v1", "widgets"
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 15.0) -> Any:
-    """Poll `check` until it returns something truthy; a bounded loop, not a fixed sleep."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def widget_operator(server: ApiServer, kubeconfig: Path) -> kopf.OperatorRegistry:

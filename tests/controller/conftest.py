@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,6 +21,7 @@ from kes.names import SecretName, SecretVersionName
 from kes_emulators.apiserver import ApiServer
 from kes_emulators.gsm import SecretManagerEmulator
 from tests.support.embedded import BackgroundController
+from tests.support.waiting import wait_for
 
 
 def make_externalsecret(
@@ -96,18 +96,6 @@ def seed() -> Any:
 CRD_PATH = Path(__file__).resolve().parents[2] / "crds" / "externalsecret.yaml"
 GROUP, VERSION, PLURAL = "kubernetes-client.io", "v1", "externalsecrets"
 T = TypeVar("T")
-
-
-def wait_for(probe: Callable[[], T | None], what: str, timeout: float = 30.0) -> T:
-    """Poll `probe` until it returns something truthy; fail naming `what`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 class Kube:

@@ -5,7 +5,6 @@ refreshInterval floor."""
 from __future__ import annotations
 
 import contextlib
-import math
 import threading
 import time
 from typing import Any
@@ -14,6 +13,8 @@ from kubernetes.client.exceptions import ApiException
 
 from kes.api import MANAGED_BY_LABEL
 from kes.api import REQUESTED_AT_ANNOTATION as REQUESTED_AT
+from kes.controller.schedule import next_slot
+from kes.names import SecretVersionName
 
 DB = [{"key": "db", "name": "password", "property": "password"}]
 
@@ -140,9 +141,10 @@ def test_refresh_interval_below_the_floor_polls_at_the_floor(
     idle(controller)
     calls = gsm_hand.accesses
     poller = controller.controller.poller
-    now = time.monotonic()  # the poller's clock
-    assert controller.run(lambda: poller.run_cycle(now + 60)).fetched == 0
-    assert controller.run(lambda: poller.run_cycle(math.inf)).fetched == 1
+    # Due on the one-hour grid, not every millisecond: nothing before its slot.
+    slot = next_slot(SecretVersionName("proj-one", "db", "latest"), 3600.0, time.monotonic())
+    assert controller.run(lambda: poller.run_cycle(slot - 1)).fetched == 0
+    assert controller.run(lambda: poller.run_cycle(slot)).fetched == 1
     assert gsm_hand.accesses == calls + 1
 
 

@@ -9,7 +9,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_for(probe: Callable[[], T | None], what: str, timeout: float = 20.0) -> T:
+def wait_for(probe: Callable[[], T | None], what: str, timeout: float = 30.0) -> T:
     """Poll `probe` every 20 ms until it returns something truthy; fail naming `what`."""
     deadline = time.monotonic() + timeout
     while True:
