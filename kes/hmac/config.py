@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kes.errors import KesError
+from kes.tokens import ZERO_TIME, format_time, rfc3339
 
 # GitHub logins: letters, digits and single inner hyphens, at most 39 characters.
 _ORG = re.compile(r"^[A-Za-z0-9](?:-?[A-Za-z0-9])*$")
@@ -18,8 +19,6 @@ _REPO = re.compile(r"^[A-Za-z0-9._-]+$")
 _REPO_MAX = 100
 _FIELDS = {"respect_legacy_global_token", "auto_accept_invitation", "org_repo_config"}
 _ENTRY_FIELDS = {"token_created_after"}
-# Go's zero time: what Prow reads for a missing time, and writes for a token of unknown age.
-ZERO_TIME = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
 
 
 class ConfigError(KesError):
@@ -119,20 +118,8 @@ def check_org_and_repo_together(
 
 
 def parse_time(value: Any, field: str) -> dt.datetime:
-    """An RFC 3339 time with a zone (YAML may already have turned it into a datetime)."""
-    if isinstance(value, str):
-        try:
-            value = dt.datetime.fromisoformat(value)
-        except ValueError as err:
-            raise ConfigError(field, f"{value!r} is not an RFC 3339 time") from err
-    if not isinstance(value, dt.datetime):
-        raise ConfigError(field, "must be an RFC 3339 time such as 2020-03-02T15:00:00Z")
-    if value.tzinfo is None:
-        raise ConfigError(field, "must carry a time zone, such as Z")
-    return value.astimezone(dt.UTC)
-
-
-def format_time(value: dt.datetime) -> str:
-    """RFC 3339 in UTC with a `Z`, as Go's time.Time marshals."""
-    text = value.astimezone(dt.UTC).isoformat()
-    return text.removesuffix("+00:00") + "Z"
+    """An RFC 3339 time with a zone, in UTC; ConfigError names `field`."""
+    try:
+        return rfc3339(value)
+    except ValueError as err:
+        raise ConfigError(field, str(err)) from err

@@ -36,7 +36,9 @@ from kes.hmac.plan import HookAction, KeyPlan, Plan, format_plan, make_plan, mas
 from kes.hmac.propagation import ExternalSecretPropagation, Propagation, PropagationTimeout
 from kes.hmac.prow_config import load_managed_webhooks
 from kes.hmac.store import Stored, TokenStore
-from kes.hmac.tokens import (
+from kes.kube import Kube, load_cluster
+from kes.names import SecretVersionName
+from kes.tokens import (
     GLOBAL_KEY,
     Token,
     TokenMap,
@@ -45,8 +47,6 @@ from kes.hmac.tokens import (
     parse_token_map,
     token_values,
 )
-from kes.kube import Kube, load_cluster
-from kes.names import SecretVersionName
 
 # Names passed to the checkpoint after each step (and "hook:<key>" after each hook change).
 STEPS = ("invitations", "stage", "propagate", "hooks", "prune", "destroy")

@@ -19,8 +19,8 @@ import enum
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
-from kes.hmac.config import ZERO_TIME, ManagedWebhooks, format_time
-from kes.hmac.tokens import GLOBAL_KEY, Token, TokenMap, newest
+from kes.hmac.config import ManagedWebhooks
+from kes.tokens import GLOBAL_KEY, ZERO_TIME, Token, TokenMap, format_time, newest
 
 # A copied global token sorts just before token_created_after, so pruning drops it.
 _COPY_OFFSET = dt.timedelta(seconds=1)

@@ -24,8 +24,8 @@ from kes.hmac.github_auth import Credentials, TokenCredentials
 from kes.hmac.job import HmacJob
 from kes.hmac.propagation import Propagation
 from kes.hmac.store import TokenStore
-from kes.hmac.tokens import GLOBAL_KEY, Token, TokenMap, dump_token_map, parse_token_map
 from kes.names import SecretName, SecretVersionName
+from kes.tokens import GLOBAL_KEY, Token, TokenMap, dump_token_map, parse_token_map
 from kes_emulators.github import GitHubEmulator
 from kes_emulators.gsm import SecretManagerEmulator
 

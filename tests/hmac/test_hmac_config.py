@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 
 from kes.errors import KesError
-from kes.hmac.config import ZERO_TIME, ConfigError, parse_managed_webhooks
+from kes.hmac.config import ConfigError, parse_managed_webhooks
 from kes.hmac.prow_config import load_managed_webhooks
+from kes.tokens import ZERO_TIME
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 

@@ -21,8 +21,8 @@ from kubernetes import config as k8s_config
 from kes.cli import main
 from kes.controller.settings import ControllerSettings
 from kes.gsm import RetryPolicy, SecretManager
-from kes.hmac.tokens import parse_token_map
 from kes.names import SecretName
+from kes.tokens import parse_token_map
 from kes_emulators.apiserver import ApiServer
 from kes_emulators.github import GitHubEmulator
 from kes_emulators.gsm import SecretManagerEmulator

@@ -6,10 +6,9 @@ import logging
 import pytest
 
 from kes.errors import KesError
-from kes.hmac.config import ZERO_TIME
 from kes.hmac.store import StoreError
-from kes.hmac.tokens import Token, TokenMapError, dump_token_map
 from kes.names import SecretName
+from kes.tokens import ZERO_TIME, Token, TokenMapError, dump_token_map
 
 ROTATE_AFTER = "2025-06-01T00:00:00Z"  # after the OLD tokens the harness seeds
 KEEP = "2018-01-01T00:00:00Z"  # before them

@@ -3,9 +3,9 @@
 import datetime as dt
 import itertools
 
-from kes.hmac.config import ZERO_TIME, ManagedWebhooks
+from kes.hmac.config import ManagedWebhooks
 from kes.hmac.plan import Action, HookAction, Plan, format_plan, make_plan
-from kes.hmac.tokens import Token
+from kes.tokens import ZERO_TIME, Token
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 T2017 = dt.datetime(2017, 10, 2, 15, tzinfo=dt.UTC)

@@ -6,9 +6,8 @@ import datetime as dt
 
 import pytest
 
-from kes.hmac.config import ZERO_TIME
 from kes.hmac.job import MassRemovalRefused
-from kes.hmac.tokens import Token
+from kes.tokens import ZERO_TIME, Token
 
 KEEP = "2018-01-01T00:00:00Z"
 FOUR = {"foo/bar": "old-bar", "foo/baz": "old-baz", "foo/bax": "old-bax", "qux": "old-qux"}

@@ -4,8 +4,8 @@ import datetime as dt
 
 import pytest
 
-from kes.hmac.config import ZERO_TIME
-from kes.hmac.tokens import (
+from kes.tokens import (
+    ZERO_TIME,
     Token,
     TokenMapError,
     dump_token_map,

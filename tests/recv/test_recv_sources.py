@@ -15,7 +15,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from multidict import CIMultiDict
 
-from kes.hmac.tokens import parse_token_map
 from kes.names import SecretName
 from kes.recv.config import RecvConfigError, parse_config
 from kes.recv.registry import build_endpoints
@@ -24,6 +23,7 @@ from kes.recv.sources.dockerhub import DockerHub
 from kes.recv.sources.gcp_secret_manager_pubsub import event_verdict
 from kes.recv.sources.github import GitHub, signed_by_one_of
 from kes.recv.sources.github_prow_tokens import owner_of, tokens_for
+from kes.tokens import parse_token_map
 
 # GitHub's documented test vector (docs: "Validating webhook deliveries").
 VECTOR_SECRET = b"It's a Secret to Everybody"

@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from kes.errors import KesError
-from kes.hmac.tokens import GLOBAL_KEY, TokenMap, parse_token_map
 from kes.recv.config import EndpointConfig, RecvConfigError
 from kes.recv.source import Delivery, Options, Source, Verdict, malformed, unauthorized
 from kes.recv.sources.github import EVENT_HEADER, event_verdict, payload_of, signed_by_one_of
+from kes.tokens import GLOBAL_KEY, TokenMap, parse_token_map
 
 log = logging.getLogger("kes.recv")
 

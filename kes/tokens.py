@@ -1,4 +1,8 @@
-"""Prow's webhook token map: `org/repo`, `org` or `*` to a list of `{value, created_at}`."""
+"""Prow's webhook token map: `org/repo`, `org` or `*` to a list of `{value, created_at}`.
+
+A contract between rooms: `kes hmac` writes it to Secret Manager, the controller syncs
+it into a Secret, and `kes recv` (or Prow's hook) reads it to check signatures.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,33 @@ from typing import Any
 import yaml
 
 from kes.errors import KesError
-from kes.hmac.config import ZERO_TIME, ConfigError, format_time, parse_time
 
 GLOBAL_KEY = "*"
+ZERO_TIME = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
+"""Go's zero time: what Prow reads for a missing time, and writes for a token of
+unknown age."""
 _TOKEN_BYTES = 20
+
+
+def rfc3339(value: Any) -> dt.datetime:
+    """An RFC 3339 time with a zone (YAML may already have made it a datetime), in UTC;
+    ValueError says what is wrong."""
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an RFC 3339 time") from None
+    if not isinstance(value, dt.datetime):
+        raise ValueError("must be an RFC 3339 time such as 2020-03-02T15:00:00Z")
+    if value.tzinfo is None:
+        raise ValueError("must carry a time zone, such as Z")
+    return value.astimezone(dt.UTC)
+
+
+def format_time(value: dt.datetime) -> str:
+    """RFC 3339 in UTC with a `Z`, as Go's time.Time marshals."""
+    text = value.astimezone(dt.UTC).isoformat()
+    return text.removesuffix("+00:00") + "Z"
 
 
 class TokenMapError(KesError):
@@ -85,8 +112,8 @@ def _parse_list(source: str, key: str, value: Any) -> tuple[Token, ...]:
             raise TokenMapError(f"{where}: must be a mapping with a string value")
         created_at = item.get("created_at", ZERO_TIME)
         try:
-            when = parse_time(created_at, "created_at")
-        except ConfigError as err:
+            when = rfc3339(created_at)
+        except ValueError as err:
             raise TokenMapError(f"{where}.created_at: not an RFC 3339 time") from err
         tokens.append(Token(item["value"], when))
     return tuple(tokens)
