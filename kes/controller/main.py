@@ -148,7 +148,7 @@ class Controller:
         operator_stop: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         operator = asyncio.create_task(run_watches(
             self._cluster, self._watches(), self.settings.watched_namespaces, operator_stop,
-            on_started=self._on_watching,
+            on_started=self._on_watching, identity=self.settings.identity,
         ))
         poller = asyncio.create_task(self.poller.run(stop))
         heartbeat = asyncio.create_task(self.heartbeat.run(stop))

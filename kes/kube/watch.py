@@ -4,19 +4,28 @@ Only raw event handlers are registered: kopf keeps no state on the objects (no
 finalizers, no progress annotations), so watching costs the cluster no writes, and
 kopf's own Events, CRD scanning and peering are off (fewer permissions; kes runs its
 own leader election).
+
+kopf names its process from the user database unless it is given an identity, and in
+a container running as a uid with no passwd entry that lookup raises: kes always
+gives one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import kopf
 
 from kes.kube.config import Cluster
 from kes.kube.resources import Resource
+
+if TYPE_CHECKING:
+    from kopf._core.engines.peering import Identity
 
 EventHandler = Callable[[str | None, dict[str, Any]], None]
 """(event type: ADDED, MODIFIED, DELETED or None for a listed object, the object)."""
@@ -111,8 +120,11 @@ async def run_watches(
     namespaces: Sequence[str],
     stop: asyncio.Future[None],
     on_started: Callable[[], None] = lambda: None,
+    identity: str | None = None,
 ) -> None:
     """Watch until `stop` is resolved; `namespaces` empty watches the whole cluster.
+
+    `identity` names this process to kopf; by default `$POD_NAME`, else the hostname.
 
     `on_started` runs once kopf has started, after it installed its own signal
     handlers, so a caller can take them back.
@@ -125,6 +137,7 @@ async def run_watches(
         namespaces=list(namespaces),
         standalone=True,
         stop_flag=stop,
+        identity=cast("Identity", identity or os.environ.get("POD_NAME") or socket.gethostname()),
     )
     on_started()
     await kopf.run_tasks(tasks, ignored=existing)
