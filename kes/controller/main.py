@@ -197,7 +197,7 @@ async def run_controller(settings: ControllerSettings, cluster: Cluster) -> bool
     gsm = SecretManager(on_call=metrics.on_gsm_call, retry=CONTROLLER_RETRY)
     controller = Controller(settings, cluster, gsm, metrics, on_watching=take_signals)
     try:
-        runner = await serve_health(controller, "0.0.0.0", settings.metrics_port)
+        runner = await serve_health(controller, settings.metrics_host, settings.metrics_port)
         try:
             return await controller.run(stop)
         finally:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from kes.api import NAMING_PERMITTED_ANNOTATION
 from kes.config import (
     ConfigError,
+    listen_address,
     non_empty,
     parse_bool,
     port,
@@ -32,6 +33,8 @@ class ControllerSettings:
     """Empty: every namespace."""
     instance_id: str = ""
     log_level: str = "info"
+    metrics_host: str = "0.0.0.0"
+    """Where /metrics, /healthz and /readyz listen, with `metrics_port`."""
     metrics_port: int = 3001
     disable_polling: bool = False
     enforce_namespace_annotations: bool = False
@@ -83,6 +86,16 @@ def _log_level(name: str, value: str) -> str:
     return "warning" if lowered == "warn" else lowered
 
 
+def _metrics_address(env: Mapping[str, str], default_port: int) -> tuple[str, int]:
+    """METRICS_ADDRESS (`host:port`, `:port`), else KES's METRICS_PORT on every interface."""
+    address = env.get("METRICS_ADDRESS", "")
+    if not address.strip():
+        return "0.0.0.0", read_env(env, "METRICS_PORT", port, default_port)
+    if env.get("METRICS_PORT", "").strip():
+        raise ConfigError("METRICS_ADDRESS and METRICS_PORT are both set: set only one")
+    return listen_address("METRICS_ADDRESS", address)
+
+
 def project_from(env: Mapping[str, str], explicit: str | None = None) -> str | None:
     """The project for specs without projectId: --project, else $GOOGLE_CLOUD_PROJECT."""
     return explicit or env.get("GOOGLE_CLOUD_PROJECT", "").strip() or None
@@ -93,6 +106,7 @@ def settings_from_env(
 ) -> ControllerSettings:
     """Read the KES environment; `default_project` (from --project) wins over the env."""
     d = ControllerSettings()
+    metrics_host, metrics_port = _metrics_address(env, d.metrics_port)
     interval_ms = read_env(
         env, "POLLER_INTERVAL_MILLISECONDS", positive_number, d.poll_interval * 1000
     )
@@ -101,7 +115,8 @@ def settings_from_env(
         watched_namespaces=_namespaces(env.get("WATCHED_NAMESPACES", "")),
         instance_id=env.get("INSTANCE_ID", "").strip(),
         log_level=read_env(env, "LOG_LEVEL", _log_level, d.log_level),
-        metrics_port=read_env(env, "METRICS_PORT", port, d.metrics_port),
+        metrics_host=metrics_host,
+        metrics_port=metrics_port,
         disable_polling=read_env(env, "DISABLE_POLLING", parse_bool, d.disable_polling),
         enforce_namespace_annotations=read_env(
             env, "ENFORCE_NAMESPACE_ANNOTATIONS", parse_bool, d.enforce_namespace_annotations

@@ -59,6 +59,21 @@ def test_kes_controller_process_serves_metrics_and_stops_on_sigterm(
     assert "pw1" not in stderr_path.read_text()
 
 
+def test_metrics_and_health_listen_on_metrics_address_only(
+    gsm_hand: Any, controller_kubeconfig: str, wait: Any, tmp_path: Path
+) -> None:
+    stderr_path = tmp_path / "stderr.log"
+    with controller_process(
+        controller_kubeconfig, gsm_hand.emulator.address, stderr_path,
+        METRICS_PORT="", METRICS_ADDRESS="127.0.0.2:0",
+    ) as process:
+        port = wait(lambda: served_port(stderr_path), "the metrics port in the log")
+        assert http_get(f"http://127.0.0.2:{port}/healthz") == (200, "ok")
+        assert http_get(f"http://127.0.0.1:{port}/healthz") == (0, "")  # refused
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+
+
 def test_bad_environment_stops_the_start(controller_kubeconfig: str) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "kes", "controller", "--kubeconfig", controller_kubeconfig],

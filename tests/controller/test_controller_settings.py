@@ -107,6 +107,37 @@ def test_every_variable_is_read() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("env", "host", "port"),
+    [
+        ({}, "0.0.0.0", 3001),
+        ({"METRICS_PORT": "9100"}, "0.0.0.0", 9100),
+        ({"METRICS_ADDRESS": "127.0.0.1:9100"}, "127.0.0.1", 9100),
+        ({"METRICS_ADDRESS": ":9100"}, "0.0.0.0", 9100),
+        ({"METRICS_ADDRESS": "[::1]:0"}, "::1", 0),
+        ({"METRICS_ADDRESS": " ", "METRICS_PORT": "9100"}, "0.0.0.0", 9100),
+    ],
+)
+def test_the_metrics_listen_address_is_a_setting(env: dict[str, str], host: str,
+                                                 port: int) -> None:
+    settings = settings_from_env(env)
+    assert (settings.metrics_host, settings.metrics_port) == (host, port)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"METRICS_ADDRESS": "9100"}, "METRICS_ADDRESS='9100' is not an address"),
+        ({"METRICS_ADDRESS": "127.0.0.1:http"}, "METRICS_ADDRESS='http' is not a TCP port"),
+        ({"METRICS_ADDRESS": ":9100", "METRICS_PORT": "9100"},
+         "METRICS_ADDRESS and METRICS_PORT are both set"),
+    ],
+)
+def test_a_bad_metrics_address_stops_the_start(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        settings_from_env(env)
+
+
 def test_project_flag_wins_over_env() -> None:
     settings = settings_from_env({"GOOGLE_CLOUD_PROJECT": "env-project"}, default_project="flag")
     assert settings.default_project == "flag"
