@@ -151,7 +151,12 @@ def _run_render(args: argparse.Namespace) -> int:
     from kes.controller.settings import project_from
     from kes.render_command import run_render
 
-    return run_render(args.filename, project_from(os.environ, args.project), args.show_values)
+    try:
+        project = project_from(os.environ, args.project)
+    except ConfigError as e:
+        print(f"kes render: {e}", file=sys.stderr)
+        return 1
+    return run_render(args.filename, project, args.show_values)
 
 
 def _bool_flag(text: str) -> bool:

@@ -156,6 +156,11 @@ class ExternalSecretSpec:
 # ---- parsing -----------------------------------------------------------------------
 
 
+def is_project_id(text: str) -> bool:
+    """Whether `text` names a GCP project as projectId may: an id or a project number."""
+    return _PROJECT.fullmatch(text) is not None
+
+
 def parse_external_secret(
     obj: Mapping[str, Any], default_project: str | None
 ) -> ExternalSecretSpec:

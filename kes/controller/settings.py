@@ -1,7 +1,9 @@
 """The controller's configuration, read from KES's environment variables.
 
 KES treated its boolean flags as present-or-absent (`DISABLE_POLLING=false` turned
-polling off); here every boolean is parsed, and anything unclear stops the start.
+polling off); here every boolean is parsed, and anything unclear stops the start: so
+do a placeholder project, found otherwise only when Secret Manager answers NOT_FOUND,
+and intervals short enough to hammer Secret Manager.
 """
 
 from __future__ import annotations
@@ -21,8 +23,16 @@ from kes.config import (
     positive_number,
     read_env,
 )
+from kes.spec import is_project_id
 
 _LOG_LEVELS = ("debug", "info", "warning", "warn", "error", "critical")
+
+MIN_INTERVAL_MS = 1000.0
+"""No interval setting goes below a second: at 1 ms a single ExternalSecret would use
+its project's whole Secret Manager access quota."""
+
+# Placeholders that manifests and docs put where a project belongs (YOUR_PROJECT too).
+_PLACEHOLDER_PROJECTS = frozenset({"your-project", "your-project-id", "my-project", "project-id"})
 
 
 @dataclass(frozen=True)
@@ -96,9 +106,30 @@ def _metrics_address(env: Mapping[str, str], default_port: int) -> tuple[str, in
     return listen_address("METRICS_ADDRESS", address)
 
 
+def _interval_ms(name: str, text: str) -> float:
+    milliseconds = positive_number(name, text)
+    if milliseconds < MIN_INTERVAL_MS:
+        raise ConfigError(f"{name}={text!r} is below {MIN_INTERVAL_MS:g}: every poll costs "
+                          "Secret Manager accesses, so intervals start at one second")
+    return milliseconds
+
+
 def project_from(env: Mapping[str, str], explicit: str | None = None) -> str | None:
-    """The project for specs without projectId: --project, else $GOOGLE_CLOUD_PROJECT."""
-    return explicit or env.get("GOOGLE_CLOUD_PROJECT", "").strip() or None
+    """The project for specs without projectId: --project, else $GOOGLE_CLOUD_PROJECT.
+
+    A placeholder or a malformed id is refused here, at the start, rather than found
+    when Secret Manager answers NOT_FOUND for every ExternalSecret."""
+    name = "--project" if explicit else "GOOGLE_CLOUD_PROJECT"
+    project = (explicit or env.get("GOOGLE_CLOUD_PROJECT", "")).strip()
+    if not project:
+        return None
+    if project.lower().replace("_", "-") in _PLACEHOLDER_PROJECTS:
+        raise ConfigError(f"{name}={project!r} is a placeholder: set the GCP project of "
+                          "ExternalSecrets without projectId, or leave it unset")
+    if not is_project_id(project):
+        raise ConfigError(f"{name}={project!r} is not a GCP project id (6 to 30 lowercase "
+                          "letters, digits and hyphens) or project number")
+    return project
 
 
 def settings_from_env(
@@ -108,7 +139,7 @@ def settings_from_env(
     d = ControllerSettings()
     metrics_host, metrics_port = _metrics_address(env, d.metrics_port)
     interval_ms = read_env(
-        env, "POLLER_INTERVAL_MILLISECONDS", positive_number, d.poll_interval * 1000
+        env, "POLLER_INTERVAL_MILLISECONDS", _interval_ms, d.poll_interval * 1000
     )
     return ControllerSettings(
         poll_interval=interval_ms / 1000,
@@ -134,7 +165,7 @@ def settings_from_env(
         min_refresh_interval=read_env(
             env,
             "MIN_REFRESH_INTERVAL_MILLISECONDS",
-            positive_number,
+            _interval_ms,
             d.min_refresh_interval * 1000,
         )
         / 1000,

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from kes_emulators.apiserver import ApiServer
@@ -34,7 +35,7 @@ def test_kes_controller_process_serves_metrics_and_stops_on_sigterm(
     stderr_path = tmp_path / "stderr.log"
     with controller_process(
         controller_kubeconfig, gsm_hand.emulator.address, stderr_path,
-        POLLER_INTERVAL_MILLISECONDS="200", LOG_LEVEL="info",
+        POLLER_INTERVAL_MILLISECONDS="1000", LOG_LEVEL="info",
     ) as process:
         port = wait(lambda: served_port(stderr_path), "the metrics port in the log")
         base = f"http://127.0.0.1:{port}"
@@ -43,11 +44,11 @@ def test_kes_controller_process_serves_metrics_and_stops_on_sigterm(
         kube.apply_es(es("db", data=DB))
         kube.wait_status("db", "SUCCESS")
         assert kube.secret_data("db") == {"password": b"pw1"}
+        # KES's metrics count one call per poll interval: the first after a second.
+        state = ('kubernetes_external_secrets_last_sync_call_state{backend="gcpSecretsManager",'
+                 'name="db",namespace="default"} 1.0')
+        wait(lambda: state in http_get(f"{base}/metrics")[1], "the KES sync metric")
         _, metrics = http_get(f"{base}/metrics")
-        assert (
-            'kubernetes_external_secrets_last_sync_call_state{backend="gcpSecretsManager",'
-            'name="db",namespace="default"} 1.0' in metrics
-        )
         assert 'kes_gsm_calls_total{code="OK",method="AccessSecretVersion"}' in metrics
         assert 'kes_kubernetes_requests_total{resource="secrets",verb="create"} 1.0' in metrics
         process.send_signal(signal.SIGTERM)
@@ -74,16 +75,30 @@ def test_metrics_and_health_listen_on_metrics_address_only(
         assert process.wait(timeout=30) == 0
 
 
-def test_bad_environment_stops_the_start(controller_kubeconfig: str) -> None:
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("DISABLE_POLLING", "sometimes", "DISABLE_POLLING='sometimes' is not a boolean"),
+        ("GOOGLE_CLOUD_PROJECT", "YOUR_PROJECT",
+         "GOOGLE_CLOUD_PROJECT='YOUR_PROJECT' is a placeholder"),
+        ("POLLER_INTERVAL_MILLISECONDS", "10", "POLLER_INTERVAL_MILLISECONDS='10' is below 1000"),
+        ("GSM_ACCESS_RATE_PER_PROJECT", "inf", "GSM_ACCESS_RATE_PER_PROJECT='inf' must be a "
+         "finite number"),
+    ],
+)
+def test_bad_environment_stops_the_start_with_one_line(
+    controller_kubeconfig: str, variable: str, value: str, message: str
+) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "kes", "controller", "--kubeconfig", controller_kubeconfig],
-        env={**os.environ, "DISABLE_POLLING": "sometimes"},
+        env={**os.environ, variable: value},
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert result.returncode == 2
-    assert "DISABLE_POLLING='sometimes' is not a boolean" in result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"kes controller: {message}")
 
 
 def test_a_stop_lets_the_running_cycle_finish_its_writes(

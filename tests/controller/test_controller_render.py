@@ -172,3 +172,14 @@ def test_render_never_prints_a_traceback(
     err = capsys.readouterr().err
     assert code in (0, 1) and "Traceback" not in err
     assert code == 0 or err.startswith("kes render: ExternalSecret prow/hook: spec.")
+
+
+def test_render_refuses_a_placeholder_project_before_reading_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = write(tmp_path, MANIFEST)
+    assert main(["render", "-f", manifest, "--project", "YOUR_PROJECT"]) == 1
+    assert capsys.readouterr().err == (
+        "kes render: --project='YOUR_PROJECT' is a placeholder: set the GCP project of "
+        "ExternalSecrets without projectId, or leave it unset\n"
+    )

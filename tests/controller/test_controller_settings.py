@@ -65,7 +65,7 @@ def test_bad_values_stop_the_start(name: str, value: str, message: str) -> None:
 def test_every_variable_is_read() -> None:
     settings = settings_from_env(
         {
-            "POLLER_INTERVAL_MILLISECONDS": "250",
+            "POLLER_INTERVAL_MILLISECONDS": "2500",
             "WATCHED_NAMESPACES": " team-a, team-b,,team-a ",
             "INSTANCE_ID": "blue",
             "LOG_LEVEL": "WARN",
@@ -86,7 +86,7 @@ def test_every_variable_is_read() -> None:
         }
     )
     assert settings == ControllerSettings(
-        poll_interval=0.25,
+        poll_interval=2.5,
         watched_namespaces=("team-a", "team-b"),
         instance_id="blue",
         log_level="warning",
@@ -139,5 +139,45 @@ def test_a_bad_metrics_address_stops_the_start(env: dict[str, str], message: str
 
 
 def test_project_flag_wins_over_env() -> None:
-    settings = settings_from_env({"GOOGLE_CLOUD_PROJECT": "env-project"}, default_project="flag")
-    assert settings.default_project == "flag"
+    settings = settings_from_env({"GOOGLE_CLOUD_PROJECT": "env-project"},
+                                 default_project="flag-project")
+    assert settings.default_project == "flag-project"
+
+
+@pytest.mark.parametrize(
+    ("env", "flag", "message"),
+    [
+        ({"GOOGLE_CLOUD_PROJECT": "YOUR_PROJECT"}, None,
+         "GOOGLE_CLOUD_PROJECT='YOUR_PROJECT' is a placeholder"),
+        ({"GOOGLE_CLOUD_PROJECT": "your-project"}, None, "is a placeholder"),
+        ({}, "my-project", "--project='my-project' is a placeholder"),
+        ({"GOOGLE_CLOUD_PROJECT": "Team Project"}, None,
+         "GOOGLE_CLOUD_PROJECT='Team Project' is not a GCP project id"),
+        ({"GOOGLE_CLOUD_PROJECT": "proj"}, None, "is not a GCP project id"),
+        ({"GOOGLE_CLOUD_PROJECT": "projects/p-123456"}, None, "is not a GCP project id"),
+    ],
+)
+def test_a_placeholder_or_malformed_default_project_stops_the_start(
+    env: dict[str, str], flag: str | None, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        settings_from_env(env, default_project=flag)
+
+
+@pytest.mark.parametrize("project", ["env-project", "example.com:team-proj", "123456789012"])
+def test_project_ids_and_numbers_are_taken(project: str) -> None:
+    assert settings_from_env({"GOOGLE_CLOUD_PROJECT": f" {project} "}).default_project == project
+
+
+@pytest.mark.parametrize("name", ["POLLER_INTERVAL_MILLISECONDS",
+                                  "MIN_REFRESH_INTERVAL_MILLISECONDS"])
+@pytest.mark.parametrize("value", ["999", "1", "0.5"])
+def test_intervals_below_a_second_stop_the_start(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=f"{name}='{value}' is below 1000"):
+        settings_from_env({name: value})
+
+
+def test_an_interval_of_a_second_is_taken() -> None:
+    settings = settings_from_env({"POLLER_INTERVAL_MILLISECONDS": "1000",
+                                  "MIN_REFRESH_INTERVAL_MILLISECONDS": "1000"})
+    assert (settings.poll_interval, settings.min_refresh_interval) == (1.0, 1.0)
