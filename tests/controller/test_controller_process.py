@@ -1,5 +1,5 @@
-"""The controller as deployed: the CLI process, signals, metrics, health, leader
-election, and the least-privilege RBAC of config/cluster/."""
+"""The controller as deployed: the CLI process, signals, metrics, health and leader
+election (its RBAC is proven in tests/deploy/test_rbac.py)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from kes_emulators.apiserver import ApiServer
 from tests.support.processes import controller_process, http_get, served_port
 
 DB = [{"key": "db", "name": "password", "property": "password"}]
-CLUSTER_CONFIG = Path(__file__).resolve().parents[2] / "config" / "cluster"
-CONTROLLER = "system:serviceaccount:kes-system:kes-controller"
 
 
 def test_kes_controller_process_serves_metrics_and_stops_on_sigterm(
@@ -169,58 +166,6 @@ def test_a_leader_that_cannot_renew_in_time_stops_and_a_standby_takes_over(
         )
     )
     assert (holder["spec"]["holderIdentity"], holder["spec"]["leaseTransitions"]) == ("second", 1)
-
-
-def test_least_privilege_rbac_is_enough(
-    kube: Any, gsm_hand: Any, start_controller: Any, es: Any, wait: Any
-) -> None:
-    documents = []
-    for name in ("namespace.yaml", "controller_rbac.yaml"):
-        documents += [d for d in yaml.safe_load_all((CLUSTER_CONFIG / name).read_text()) if d]
-    existing = {"Namespace", "ServiceAccount"}  # the service account token made them already
-    kube.api.load([d for d in documents if d["kind"] not in existing])
-    kube.api.rbac = True
-    gsm_hand.seed({"projects/proj-one/secrets/db": ['{"password": "pw1"}']})
-    start_controller(
-        leader_election=True, lease_namespace="kes-system", enforce_namespace_annotations=True
-    )
-    kube.apply_es(es("db", data=DB))
-    kube.wait_status("db", "SUCCESS")
-    # Drift repair and a type change (delete + create) need get, update and delete.
-    kube.core.delete_namespaced_secret("db", "default")
-    wait(lambda: kube.secret_data("db") == {"password": b"pw1"}, "recreated")
-    kube.patch_es("db", {"spec": {"template": {"type": "kubernetes.io/basic-auth"}}})
-    wait(lambda: (kube.secret("db") or {}).get("type") == "kubernetes.io/basic-auth", "retyped")
-    wait(lambda: ("Normal", "Replaced", "Secret db replaced") in kube.events("db"), "Event")
-    forbidden = kube.api.call(lambda: kube.api.requests.count(identity=CONTROLLER, code=403))
-    assert forbidden == 0
-
-
-def test_namespaced_rbac_is_enough_for_watched_namespaces(
-    kube: Any, gsm_hand: Any, start_controller: Any, es: Any, wait: Any
-) -> None:
-    documents = []
-    for name in ("namespace.yaml", "controller_rbac.yaml", "controller_rbac_namespaced.yaml"):
-        documents += [d for d in yaml.safe_load_all((CLUSTER_CONFIG / name).read_text()) if d]
-    cluster_wide = {("ClusterRole", "kes-controller"), ("ClusterRoleBinding", "kes-controller")}
-    kept = [
-        d
-        for d in documents
-        if d["kind"] not in {"Namespace", "ServiceAccount"}
-        and (d["kind"], d["metadata"]["name"]) not in cluster_wide
-    ]
-    kube.core.create_namespace({"metadata": {"name": "team-a"}})
-    kube.api.load(kept)
-    kube.api.rbac = True
-    gsm_hand.seed({"projects/proj-one/secrets/db": ['{"password": "pw1"}']})
-    start_controller(
-        watched_namespaces=("team-a",), leader_election=True, lease_namespace="kes-system"
-    )
-    kube.apply_es(es("db", "team-a", data=DB))
-    kube.wait_status("db", "SUCCESS", namespace="team-a")
-    assert kube.secret_data("db", "team-a") == {"password": b"pw1"}
-    forbidden = kube.api.call(lambda: kube.api.requests.count(identity=CONTROLLER, code=403))
-    assert forbidden == 0
 
 
 def test_a_cluster_without_the_crd_stops_the_start_with_a_hint(tmp_path: Path) -> None:

@@ -58,7 +58,8 @@ def test_the_shipped_externalsecret_renders_a_config_the_receiver_serves(
 def test_the_deployment_has_the_controllers_hardening() -> None:
     [recv] = documents("deployment.yaml")
     [controller] = [d for d in yaml.safe_load_all(
-        (CONFIG.parent / "cluster" / "controller_deployment.yaml").read_text()) if d]
+        (CONFIG.parent / "cluster" / "kubernetes-external-secrets_deployment.yaml").read_text())
+        if d]
     pod, reference = recv["spec"]["template"]["spec"], controller["spec"]["template"]["spec"]
     assert recv["spec"]["replicas"] == 2
     assert pod["securityContext"] == reference["securityContext"]

@@ -1,0 +1,107 @@
+"""The deployment configuration as a user applies it: kubectl and kustomize on the
+emulated API server, overlays of config/cluster, and `kes controller` started with the
+environment its Deployment gives it, under its service account's token."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+
+from kes_emulators.kubectl import find_kubectl
+
+REPO = Path(__file__).resolve().parents[2]
+CLUSTER = REPO / "config" / "cluster"
+PROJECT = "kes-test-project"
+"""The project an overlay sets where config/cluster has its placeholder."""
+CONTROLLER = "system:serviceaccount:kes-system:kes-controller"
+
+Obj = dict[str, Any]
+
+
+def kubectl(kubeconfig: Path, *args: str, stdin: str | None = None, check: bool = True,
+            cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    """The real kubectl, with HOME (its cache) the kubeconfig's folder."""
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "HOME": str(kubeconfig.parent)}
+    result = subprocess.run([find_kubectl(), *args], input=stdin, capture_output=True,
+                            text=True, timeout=120, cwd=cwd, env=env, check=False)
+    if check:
+        assert result.returncode == 0, f"kubectl {' '.join(args)}:\n{result.stderr}"
+    return result
+
+
+def write_overlay(folder: Path, components: Sequence[str] = (),
+                  settings: Mapping[str, str] | None = None) -> Path:
+    """An overlay of config/cluster, as a user writes one: the base, components, and the
+    controller's settings merged into its ConfigMap (by default, a real project)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    literals = {"GOOGLE_CLOUD_PROJECT": PROJECT, **(settings or {})}
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [os.path.relpath(CLUSTER, folder)],
+        "components": [os.path.relpath(CLUSTER / "components" / c, folder) for c in components],
+        "configMapGenerator": [{
+            "name": "kes-controller", "namespace": "kes-system", "behavior": "merge",
+            "literals": [f"{k}={v}" for k, v in literals.items()],
+        }],
+    }
+    (folder / "kustomization.yaml").write_text(yaml.safe_dump(kustomization, sort_keys=False))
+    return folder
+
+
+def render(kubeconfig: Path, folder: Path) -> list[Obj]:
+    """`kubectl kustomize` of a folder, as documents."""
+    out = kubectl(kubeconfig, "kustomize", str(folder)).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def find(objects: Sequence[Obj], kind: str, name: str | None = None) -> Obj:
+    [found] = [o for o in objects
+               if o["kind"] == kind and name in (None, o["metadata"]["name"])]
+    return found
+
+
+def container_env(objects: Sequence[Obj], pod_name: str) -> dict[str, str]:
+    """The environment the kubelet gives the controller's container: the ConfigMaps of
+    `envFrom`, then `env`, with the pod's name and namespace for its field references."""
+    deployment = find(objects, "Deployment", "kes-controller")
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    pod = {"metadata.name": pod_name, "metadata.namespace": deployment["metadata"]["namespace"]}
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        configmap = find(objects, "ConfigMap", source["configMapRef"]["name"])
+        env.update(configmap.get("data", {}))
+    for variable in container.get("env", []):
+        if "value" in variable:
+            env[variable["name"]] = variable["value"]
+        else:
+            env[variable["name"]] = pod[variable["valueFrom"]["fieldRef"]["fieldPath"]]
+    return env
+
+
+def controller_argv(objects: Sequence[Obj], kubeconfig: Path) -> list[str]:
+    """The container's command line, `kes` being this checkout's."""
+    deployment = find(objects, "Deployment", "kes-controller")
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    return [sys.executable, "-m", "kes", *container["args"], "--kubeconfig", str(kubeconfig)]
+
+
+@contextmanager
+def started(argv: Sequence[str], env: Mapping[str, str], output: IO[bytes]
+            ) -> Iterator[subprocess.Popen[bytes]]:
+    """A process in the background, its output to `output`; killed if left running."""
+    process = subprocess.Popen(list(argv), env={"PATH": os.environ["PATH"], "HOME": "/", **env},
+                               stdout=output, stderr=subprocess.STDOUT, cwd="/")
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
