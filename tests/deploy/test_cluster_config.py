@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from kes.config import ConfigError
-from kes.controller.settings import settings_from_env
+from kes.controller.settings import ControllerSettings, settings_from_env
 from kes_emulators.apiserver import ApiServer
 from tests.support.cluster import CLUSTER, container_env, find, kubectl, render, write_overlay
 
@@ -22,7 +22,7 @@ KINDS = [  # what one `kubectl apply -k config/cluster` creates, in kustomize's 
     "clusterrole.rbac.authorization.k8s.io/kes-controller",
     "rolebinding.rbac.authorization.k8s.io/kes-controller-leader-election",
     "clusterrolebinding.rbac.authorization.k8s.io/kes-controller",
-    "configmap/kes-controller-",
+    "configmap/kes-controller-settings-",
     "service/kes-controller-metrics",
     "deployment.apps/kes-controller",
     "poddisruptionbudget.policy/kes-controller",
@@ -82,7 +82,7 @@ def test_each_component_applies_cleanly(
 def test_the_namespaced_component_binds_the_controller_in_its_namespaces_only(
     admin: Path, tmp_path: Path
 ) -> None:
-    objects = render(admin, write_overlay(tmp_path / "overlay", ["namespaced"]))
+    objects = render(write_overlay(tmp_path / "overlay", ["namespaced"]))
     bindings = [(o["kind"], o["metadata"].get("namespace"), o["roleRef"]["name"])
                 for o in objects if o["kind"] in ("RoleBinding", "ClusterRoleBinding")]
     assert sorted(bindings) == [
@@ -96,7 +96,7 @@ def test_the_namespaced_component_binds_the_controller_in_its_namespaces_only(
 def test_one_image_reference_set_in_kustomization(admin: Path) -> None:
     kustomization = yaml.safe_load((CLUSTER / "kustomization.yaml").read_text())
     [image] = kustomization["images"]
-    objects = render(admin, CLUSTER)
+    objects = render(CLUSTER)
     containers = [c for o in objects if o["kind"] == "Deployment"
                   for c in o["spec"]["template"]["spec"]["containers"]]
     assert [c["image"] for c in containers] == [f"{image['newName']}:{image['newTag']}"]
@@ -106,13 +106,13 @@ def test_one_image_reference_set_in_kustomization(admin: Path) -> None:
 
 
 def test_the_shipped_placeholder_stops_the_controller_until_it_is_set(admin: Path) -> None:
-    env = container_env(render(admin, CLUSTER), "kes-controller-0")
+    env = container_env(render(CLUSTER), "kes-controller-0")
     with pytest.raises(ConfigError, match="GOOGLE_CLOUD_PROJECT='YOUR_PROJECT' is a placeholder"):
         settings_from_env(env)
 
 
 def test_two_replicas_spread_over_nodes_with_one_disruption_at_a_time(admin: Path) -> None:
-    objects = render(admin, CLUSTER)
+    objects = render(CLUSTER)
     deployment = find(objects, "Deployment")
     pods = deployment["spec"]["template"]
     labels = pods["metadata"]["labels"]
@@ -151,7 +151,7 @@ def restricted_violations(pod: dict[str, Any]) -> list[str]:
 
 
 def test_the_namespace_enforces_restricted_and_every_pod_meets_it(admin: Path) -> None:
-    objects = render(admin, CLUSTER)
+    objects = render(CLUSTER)
     labels = find(objects, "Namespace")["metadata"]["labels"]
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
     templates = [o["spec"]["template"] for o in objects if o["kind"] == "Deployment"]
@@ -171,3 +171,10 @@ def test_the_controller_is_refused_what_it_was_not_granted(api: ApiServer, admin
     controller = api.write_kubeconfig(admin.parent / "controller.kubeconfig", token)
     refused = kubectl(controller, "get", "configmaps", "-n", "kes-system", check=False)
     assert refused.returncode == 1 and "Forbidden" in refused.stderr
+
+
+def test_the_leader_election_role_names_the_lease_the_controller_takes() -> None:
+    """kustomize rewrites a rule's resourceNames that match a generated object's name."""
+    role = find(render(CLUSTER), "Role", "kes-controller-leader-election")
+    named = [name for rule in role["rules"] for name in rule.get("resourceNames", [])]
+    assert named == [ControllerSettings().lease_name]

@@ -29,11 +29,23 @@ def kubectl(kubeconfig: Path, *args: str, stdin: str | None = None, check: bool 
             cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
     """The real kubectl, with HOME (its cache) the kubeconfig's folder."""
     env = {**os.environ, "KUBECONFIG": str(kubeconfig), "HOME": str(kubeconfig.parent)}
-    result = subprocess.run([find_kubectl(), *args], input=stdin, capture_output=True,
-                            text=True, timeout=120, cwd=cwd, env=env, check=False)
+    return _checked(subprocess.run([find_kubectl(), *args], input=stdin, capture_output=True,
+                                   text=True, timeout=120, cwd=cwd, env=env, check=False),
+                    check)
+
+
+def _checked(result: subprocess.CompletedProcess[str], check: bool
+             ) -> subprocess.CompletedProcess[str]:
     if check:
-        assert result.returncode == 0, f"kubectl {' '.join(args)}:\n{result.stderr}"
+        assert result.returncode == 0, f"{' '.join(result.args)}:\n{result.stderr}"
     return result
+
+
+def render(folder: Path) -> list[Obj]:
+    """`kubectl kustomize` of a folder (no cluster needed), as documents."""
+    result = subprocess.run([find_kubectl(), "kustomize", str(folder)], capture_output=True,
+                            text=True, timeout=60, check=False)
+    return [d for d in yaml.safe_load_all(_checked(result, True).stdout) if d]
 
 
 def write_overlay(folder: Path, components: Sequence[str] = (),
@@ -48,18 +60,12 @@ def write_overlay(folder: Path, components: Sequence[str] = (),
         "resources": [os.path.relpath(CLUSTER, folder)],
         "components": [os.path.relpath(CLUSTER / "components" / c, folder) for c in components],
         "configMapGenerator": [{
-            "name": "kes-controller", "namespace": "kes-system", "behavior": "merge",
+            "name": "kes-controller-settings", "namespace": "kes-system", "behavior": "merge",
             "literals": [f"{k}={v}" for k, v in literals.items()],
         }],
     }
     (folder / "kustomization.yaml").write_text(yaml.safe_dump(kustomization, sort_keys=False))
     return folder
-
-
-def render(kubeconfig: Path, folder: Path) -> list[Obj]:
-    """`kubectl kustomize` of a folder, as documents."""
-    out = kubectl(kubeconfig, "kustomize", str(folder)).stdout
-    return [d for d in yaml.safe_load_all(out) if d]
 
 
 def find(objects: Sequence[Obj], kind: str, name: str | None = None) -> Obj:
