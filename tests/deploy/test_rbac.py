@@ -6,8 +6,6 @@ own tests.)"""
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,8 @@ import yaml
 
 from kes_emulators.apiserver import ApiServer
 from kes_emulators.gsm import SecretManagerEmulator
-from tests.support.cluster import CLUSTER, CONTROLLER, Obj, kubectl, render, write_overlay
+from tests.support.cluster import CLUSTER, CONTROLLER, kubectl, render, write_overlay
+from tests.support.rbac import granted, ids, refused, rules_in, without
 from tests.support.scenario import ControllerRun, seed
 
 VARIANTS = {  # components, the namespace the ExternalSecrets live in
@@ -23,58 +22,8 @@ VARIANTS = {  # components, the namespace the ExternalSecrets live in
     "namespaced": (["namespaced"], "team-a"),
     "namespace-annotations": (["namespace-annotations"], "default"),
 }
-Verb = tuple[str, int, str]
-"""(role, as Kind/name; the index of a rule in it; one of the rule's verbs)."""
-
-
-def rules_in(*files: Path) -> list[Verb]:
-    found = []
-    for path in files:
-        for obj in yaml.safe_load_all(path.read_text()):
-            if obj and obj["kind"] in ("Role", "ClusterRole"):
-                for index, rule in enumerate(obj["rules"]):
-                    found += [(f"{obj['kind']}/{obj['metadata']['name']}", index, verb)
-                              for verb in rule["verbs"]]
-    return found
-
-
 CONTROLLER_RULES = rules_in(CLUSTER / "kubernetes-external-secrets_rbac.yaml",
                             CLUSTER / "components" / "namespace-annotations" / "rbac.yaml")
-
-
-def granted(objects: Sequence[Obj], subject: str) -> list[Verb]:
-    """Every verb of the roles bound to the service account `subject`."""
-    namespace, name = subject.split(":")[2:]
-    bound = {f"{b['roleRef']['kind']}/{b['roleRef']['name']}" for b in objects
-             if b["kind"] in ("RoleBinding", "ClusterRoleBinding")
-             and any(s["kind"] == "ServiceAccount" and s["name"] == name
-                     and s.get("namespace") == namespace for s in b["subjects"])}
-    return [(role, index, verb) for obj in objects
-            if (role := f"{obj['kind']}/{obj['metadata']['name']}") in bound
-            for index, rule in enumerate(obj["rules"]) for verb in rule["verbs"]]
-
-
-def without(objects: Sequence[Obj], role: str, index: int, verb: str) -> tuple[list[Obj], Obj]:
-    """The objects with one verb taken from one rule of `role`, and that rule as it was."""
-    changed = copy.deepcopy(list(objects))
-    [target] = [o for o in changed if f"{o['kind']}/{o['metadata']['name']}" == role]
-    rule = target["rules"][index]
-    original = copy.deepcopy(rule)
-    rule["verbs"].remove(verb)
-    if not rule["verbs"]:
-        del target["rules"][index]
-    return changed, original
-
-
-def refused(api: ApiServer, identity: str, verbs: Sequence[str], rule: Obj) -> bool:
-    """Whether a request of `identity` with one of `verbs` on a resource of `rule` got 403."""
-    return api.call(lambda: any(
-        r.identity == identity and r.code == 403 and r.verb in verbs
-        and r.resource in rule["resources"] for r in api.requests.all()))
-
-
-def ids(verbs: Sequence[Verb]) -> list[str]:
-    return [f"{role}[{index}]:{verb}" for role, index, verb in verbs]
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

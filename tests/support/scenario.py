@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import base64
 import signal
+import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from kubernetes.client.exceptions import ApiException
 from kes_emulators.apiserver import ApiServer
 from kes_emulators.gsm import SecretManagerEmulator
 from tests.support.cluster import Obj, container_env, controller_argv, started
+from tests.support.waiting import wait_for
 
 GROUP, VERSION, PLURAL = "kubernetes-client.io", "v1", "externalsecrets"
 POD_NAME = "kes-controller-5d8f7c9b4-x2x7q"
@@ -60,6 +63,15 @@ class ControllerRun:
         # is differ on a test machine.
         self.env = {**container_env(objects, POD_NAME), "METRICS_ADDRESS": "127.0.0.1:0",
                     "SECRET_MANAGER_EMULATOR_HOST": gsm.address, "GRPC_VERBOSITY": "NONE"}
+
+    @contextmanager
+    def started(self) -> Iterator[subprocess.Popen[bytes]]:
+        """The controller process, once its initial lists are done; killed if left running."""
+        with self.log.open("wb") as output, started(self.argv, self.env, output) as process:
+            wait_for(lambda: "initial lists done" in self.log.read_text()
+                     or process.poll() is not None, "the controller's start")
+            assert process.poll() is None, self.log.read_text()
+            yield process
 
     def run(self) -> int | None:
         """The whole scenario; the exit code, or None when `stop_when` ended it first."""
