@@ -3,6 +3,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+CHECKOV := $(VENV)/checkov/bin/checkov
 
 .PHONY: demo test clean
 
@@ -12,10 +13,16 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
+# checkov pins versions of packages that kes's own dependencies have outgrown, so it has
+# an environment of its own; tests/deploy/test_linters.py runs it from there.
+$(CHECKOV): | $(BIN)/.installed
+	$(PYTHON) -m venv $(VENV)/checkov
+	$(VENV)/checkov/bin/python -m pip install --quiet 'checkov==3.3.30'
+
 demo: $(BIN)/.installed
 	$(BIN)/kes demo
 
-test: $(BIN)/.installed
+test: $(BIN)/.installed $(CHECKOV)
 	$(BIN)/ruff check .
 	$(BIN)/mypy kes kes_emulators bench
 	$(BIN)/pytest -n auto
