@@ -111,3 +111,29 @@ def test_without_any_one_verb_the_deploy_is_refused(
     assert api.call(lambda: any(
         r.identity == DEPLOYER and r.code == 403 and r.verb in verbs and r.resource in resources
         for r in api.requests.all()))
+
+
+def test_the_documented_prune_removes_only_what_left_the_folder(
+    admin: Path, tmp_path: Path
+) -> None:
+    page = (REPO / "docs" / "deploy.md").read_text()
+    dry_run, prune = [line.strip() for line in page.splitlines()
+                      if line.strip().startswith("kubectl apply --prune")]
+    kubectl(admin, "apply", "-f", str(CLUSTER / "kubernetes-external-secrets_crd.yaml"))
+    folder, elsewhere = tmp_path / "secrets", tmp_path / "elsewhere"
+    for name, where, label in [("a", folder, True), ("b", folder, True),
+                               ("c", elsewhere, False)]:
+        where.mkdir(exist_ok=True)
+        labels = {"app.kubernetes.io/part-of": "team-secrets"} if label else {}
+        (where / f"{name}.yaml").write_text(yaml.safe_dump({
+            "apiVersion": "kubernetes-client.io/v1", "kind": "ExternalSecret",
+            "metadata": {"name": name, "namespace": "default", "labels": labels},
+            "spec": {"backendType": "gcpSecretsManager", "projectId": "team-project",
+                     "data": [{"key": "db", "name": "password"}]}}))
+        kubectl(admin, "apply", "-f", str(where / f"{name}.yaml"))
+    (folder / "b.yaml").unlink()  # removed from git
+    shown = kubectl(admin, *dry_run.split()[1:], cwd=tmp_path).stdout
+    assert "externalsecret.kubernetes-client.io/b pruned (server dry run)" in shown
+    kubectl(admin, *prune.split()[1:], cwd=tmp_path)
+    left = kubectl(admin, "get", "es", "-n", "default", "-o", "name").stdout.split()
+    assert [name.rsplit("/", 1)[1] for name in left] == ["a", "c"]
