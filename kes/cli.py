@@ -225,9 +225,13 @@ def _run_recv(args: argparse.Namespace) -> int:
     from kes.controller.settings import project_from
     from kes.recv.main import main
 
+    try:
+        project = project_from(os.environ, args.project)
+    except ConfigError as e:
+        print(f"kes recv: {e}", file=sys.stderr)
+        return 2
     return main(config_path=args.config, listen=args.listen, kubeconfig=args.kubeconfig,
-                context=args.context, project=project_from(os.environ, args.project),
-                log_level=args.log_level)
+                context=args.context, project=project, log_level=args.log_level)
 
 
 SUBCOMMANDS: list[Callable[[Subparsers], None]] = [

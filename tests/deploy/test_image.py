@@ -1,12 +1,14 @@
-"""The image's commands start as the Deployment runs them: the package as the Docker
-build installs it, a uid with no passwd entry, no capabilities, no writable HOME, a
-read-only root filesystem, a minimal environment (see tests/support/container.py)."""
+"""The image's commands (controller, recv, hmac, render) start as the Deployments run
+them: the package as the Docker build installs it, a uid with no passwd entry, no
+capabilities, no writable HOME, a read-only root filesystem, a minimal environment
+(see tests/support/container.py)."""
 
 from __future__ import annotations
 
 import json
 import signal
 import socket
+import urllib.request
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,10 +94,7 @@ def test_kes_controller_syncs_an_externalsecret(
 ) -> None:
     with ApiServer(tls=True).background() as api:
         api.load([yaml.safe_load(CRD.read_text())])
-        token = api.create_service_account_token("kes-system", "kes-controller")
-        kubeconfig = api.write_kubeconfig(image.root / "controller.kubeconfig", token)
-        for path in (kubeconfig, kubeconfig.with_name(kubeconfig.name + ".ca.crt")):
-            path.chmod(0o644)
+        kubeconfig = shared_kubeconfig(image, api, "kes-controller")
         admin = k8s_config.new_client_from_config(
             str(api.write_kubeconfig(tmp_path / "admin.kubeconfig")))
         env = image.environment(
@@ -123,6 +122,38 @@ def test_kes_controller_syncs_an_externalsecret(
             assert process.wait(timeout=30) == 0, log.read_text()
     records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     assert [r["message"] for r in records if r["level"] in ("error", "critical")] == []
+
+
+def test_kes_recv_serves(image: Image, tmp_path: Path) -> None:
+    with ApiServer(tls=True).background() as api:
+        api.load([yaml.safe_load(CRD.read_text())])
+        kubeconfig = shared_kubeconfig(image, api, "kes-recv")
+        image.share("recv.key", "a-dockerhub-key-of-at-least-20-bytes")
+        config = image.share("recv.yaml", "kesRecvVersion: 1\n"
+                             "endpoints: [{source: DockerHub, keyPath: recv.key}]\n")
+        log = tmp_path / "recv.log"
+        argv = ["kes", "recv", "--config", str(config), "--listen", "127.0.0.1:0",
+                "--kubeconfig", str(kubeconfig)]
+        with log.open("wb") as output, image.start(argv, image.environment(), output) as process:
+            wait_for(lambda: '"watching ExternalSecrets"' in log.read_text() or process.poll(),
+                     "the receiver's start")
+            assert process.poll() is None, log.read_text()
+            [serving] = [json.loads(line) for line in log.read_text().splitlines()
+                         if '"serving"' in line]
+            with urllib.request.urlopen(f"http://127.0.0.1:{serving['port']}/readyz") as ready:
+                assert ready.status == 200
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0, log.read_text()
+
+
+def shared_kubeconfig(image: Image, api: ApiServer, account: str) -> Path:
+    """A kubeconfig for the service account kes-system/`account`, which the container
+    may read (the CA certificate beside it too)."""
+    token = api.create_service_account_token("kes-system", account)
+    kubeconfig = api.write_kubeconfig(image.root / f"{account}.kubeconfig", token)
+    for path in (kubeconfig, kubeconfig.with_name(kubeconfig.name + ".ca.crt")):
+        path.chmod(0o644)
+    return kubeconfig
 
 
 def _secret(core: k8s.CoreV1Api, name: str) -> k8s.V1Secret | None:

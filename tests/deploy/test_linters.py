@@ -3,8 +3,9 @@ knows) and checkov (each skip justified where it is made); the Dockerfile passes
 hadolint and checkov.
 
 Manifests are linted as kubectl applies them: each kustomization rendered (config/cluster
-with and without its components, config/hmac), the deploy job's RBAC, and the pods of
-the Prow jobs as Prow creates them (their pod spec and the job's annotations).
+with and without its components, kes recv's included; config/hmac), the files applied on
+their own (the deploy job's RBAC, the receiver's config and Ingress example), and the
+pods of the Prow jobs as Prow creates them (their pod spec and the job's annotations).
 """
 
 from __future__ import annotations
@@ -45,13 +46,14 @@ def prow_job_pods() -> list[Obj]:
 @pytest.fixture(scope="module")
 def manifests(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Obj]]:
     folder = tmp_path_factory.mktemp("overlay")
-    overlay = write_overlay(folder / "all", ["namespaced", "namespace-annotations"])
+    overlay = write_overlay(folder / "all", ["namespaced", "namespace-annotations", "recv"])
     return {
         "config/cluster": render(CLUSTER),
         "config/cluster with every component": render(overlay),
         "config/hmac": render(CONFIG / "hmac"),
-        "config/deploy/rbac.yaml": [
-            d for d in yaml.safe_load_all((CONFIG / "deploy" / "rbac.yaml").read_text()) if d],
+        **{str(path.relative_to(REPO)): [d for d in yaml.safe_load_all(path.read_text()) if d]
+           for path in (CONFIG / "deploy" / "rbac.yaml", CONFIG / "recv" / "ingress.yaml",
+                        CONFIG / "recv" / "externalsecret.yaml")},
         "Prow jobs": prow_job_pods(),
     }
 

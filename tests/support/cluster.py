@@ -48,17 +48,27 @@ def render(folder: Path) -> list[Obj]:
     return [d for d in yaml.safe_load_all(_checked(result, True).stdout) if d]
 
 
+def component(name: str) -> Path:
+    """An optional part of config/cluster: components/NAME, or config/NAME (recv)."""
+    inside = CLUSTER / "components" / name
+    return inside if inside.is_dir() else CLUSTER.parent / name
+
+
 def write_overlay(folder: Path, components: Sequence[str] = (),
                   settings: Mapping[str, str] | None = None) -> Path:
-    """An overlay of config/cluster, as a user writes one: the base, components, and the
-    controller's settings merged into its ConfigMap (by default, a real project)."""
+    """An overlay of config/cluster, as a user writes one: the base, components, the
+    controller's settings merged into its ConfigMap (by default, a real project), and
+    the base's `images:` again, for the components' containers (kustomize applies a
+    kustomization's images only to what it holds)."""
     folder.mkdir(parents=True, exist_ok=True)
     literals = {"GOOGLE_CLOUD_PROJECT": PROJECT, **(settings or {})}
+    base = yaml.safe_load((CLUSTER / "kustomization.yaml").read_text())
     kustomization = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
         "resources": [os.path.relpath(CLUSTER, folder)],
-        "components": [os.path.relpath(CLUSTER / "components" / c, folder) for c in components],
+        "images": base["images"],
+        "components": [os.path.relpath(component(c), folder) for c in components],
         "configMapGenerator": [{
             "name": "kes-controller-settings", "namespace": "kes-system", "behavior": "merge",
             "literals": [f"{k}={v}" for k, v in literals.items()],
@@ -74,10 +84,11 @@ def find(objects: Sequence[Obj], kind: str, name: str | None = None) -> Obj:
     return found
 
 
-def container_env(objects: Sequence[Obj], pod_name: str) -> dict[str, str]:
-    """The environment the kubelet gives the controller's container: the ConfigMaps of
+def container_env(objects: Sequence[Obj], pod_name: str,
+                  deployment_name: str = "kes-controller") -> dict[str, str]:
+    """The environment the kubelet gives the Deployment's container: the ConfigMaps of
     `envFrom`, then `env`, with the pod's name and namespace for its field references."""
-    deployment = find(objects, "Deployment", "kes-controller")
+    deployment = find(objects, "Deployment", deployment_name)
     [container] = deployment["spec"]["template"]["spec"]["containers"]
     pod = {"metadata.name": pod_name, "metadata.namespace": deployment["metadata"]["namespace"]}
     env: dict[str, str] = {}
