@@ -62,9 +62,10 @@ def test_create_update_delete(
             }
         },
     )
-    wait(lambda: kube.secret_data("db") == {"password": b"pw1", "user": b"admin"}, "update")
-    status = kube.wait_status("db", "SUCCESS")
-    assert status["observedGeneration"] == 2
+    # The status is written after the Secret: wait for the status of generation 2 itself.
+    wait(lambda: kube.status("db").get("observedGeneration") == 2, "status of generation 2")
+    assert kube.status("db")["status"] == "SUCCESS"
+    assert kube.secret_data("db") == {"password": b"pw1", "user": b"admin"}
     idle(controller)
     assert ("Normal", "Updated", "Secret db updated") in kube.events("db")
 
