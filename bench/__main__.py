@@ -24,6 +24,7 @@ ROWS = [
     ("controller CPU to converge (s)", "convergence_cpu_seconds", "{:.1f}"),
     ("GSM accesses to converge", "convergence_gsm_accesses", "{:.0f}"),
     ("Kubernetes requests to converge", "convergence_kube_requests", "{}"),
+    ("intervals until the initial sync's tail ended", "settle_intervals", "{:.0f}"),
     ("controller CPU per steady cycle (s)", "steady_cpu_seconds_per_cycle", "{:.3f}"),
     ("GSM accesses per cycle", "steady_gsm_accesses_per_cycle", "{:.0f}"),
     ("Kubernetes requests in the steady window", "steady_kube_requests", "{}"),
