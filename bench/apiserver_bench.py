@@ -1,6 +1,6 @@
 """Throughput and memory of the emulated Kubernetes API server.
 
-Run `python bench/apiserver_bench.py`. The server runs in its own process and serves
+Run `python -m bench.apiserver_bench`. The server runs in its own process and serves
 HTTPS, as under `kes emulate`, holding 10,000 Secrets; this process drives it with
 aiohttp and prints requests per second for get, list and patch, and the server's
 memory: once as the admin with RBAC off, once as a service account with RBAC on
