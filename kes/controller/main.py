@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import sys
 from collections.abc import Callable
 
@@ -37,7 +36,7 @@ from kes.controller.writer import SecretWriter
 from kes.errors import KesError
 from kes.gsm import SecretManager
 from kes.kube import EXTERNALSECRETS, NAMESPACES, SECRETS, Cluster, Kube, KubeError, load_cluster
-from kes.kube.watch import Watch, run_watches
+from kes.kube.watch import Watch, run_watches, stop_on_signals
 from kes.logs import configure_logging
 
 log = logging.getLogger("kes.controller")
@@ -186,13 +185,7 @@ async def run_controller(settings: ControllerSettings, cluster: Cluster) -> bool
 
     False when leadership was lost."""
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-
-    def take_signals() -> None:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-
-    take_signals()
+    take_signals = stop_on_signals(stop)
     metrics = ControllerMetrics()
     gsm = SecretManager(on_call=metrics.on_gsm_call, retry=CONTROLLER_RETRY)
     controller = Controller(settings, cluster, gsm, metrics, on_watching=take_signals)

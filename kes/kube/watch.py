@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -74,6 +75,20 @@ class _NoProgress(kopf.ProgressStorage):
 
     def clear(self, *, essence: kopf.BodyEssence) -> kopf.BodyEssence:
         return essence
+
+
+def stop_on_signals(stop: asyncio.Event) -> Callable[[], None]:
+    """Set `stop` on SIGTERM or SIGINT from now on. kopf installs handlers of its own
+    when it starts: pass the returned function as `run_watches`'s `on_started` to take
+    them back."""
+    loop = asyncio.get_running_loop()
+
+    def take_signals() -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+
+    take_signals()
+    return take_signals
 
 
 def build_registry(cluster: Cluster, watches: Sequence[Watch]) -> kopf.OperatorRegistry:

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from kes.errors import KesError
 from kes.kube import EXTERNALSECRETS, Cluster, Kube, KubeError, load_cluster
-from kes.kube.watch import Watch, run_watches
+from kes.kube.watch import Watch, run_watches, stop_on_signals
 from kes.logs import configure_logging
 from kes.recv.action import Refresher
 from kes.recv.config import Limits, load_config
@@ -123,13 +122,7 @@ async def _run_process(endpoints: Sequence[Endpoint], limits: Limits, cluster: C
                        project: str | None, listen: Listen) -> None:
     """The process: the receiver until SIGTERM or SIGINT."""
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-
-    def take_signals() -> None:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-
-    take_signals()
+    take_signals = stop_on_signals(stop)
     receiver = Receiver(endpoints, limits, cluster, project, on_watching=take_signals)
     await receiver.run(listen, stop)
 
