@@ -15,6 +15,7 @@ from typing import IO, Any
 import yaml
 
 from kes_emulators.kubectl import find_kubectl
+from tests.support.processes import background
 
 REPO = Path(__file__).resolve().parents[2]
 CLUSTER = REPO / "config" / "cluster"
@@ -114,11 +115,6 @@ def controller_argv(objects: Sequence[Obj], kubeconfig: Path) -> list[str]:
 def started(argv: Sequence[str], env: Mapping[str, str], output: IO[bytes]
             ) -> Iterator[subprocess.Popen[bytes]]:
     """A process in the background, its output to `output`; killed if left running."""
-    process = subprocess.Popen(list(argv), env={"PATH": os.environ["PATH"], "HOME": "/", **env},
-                               stdout=output, stderr=subprocess.STDOUT, cwd="/")
-    try:
+    with background(argv, {"PATH": os.environ["PATH"], "HOME": "/", **env}, output,
+                    cwd="/") as process:
         yield process
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()

@@ -30,6 +30,8 @@ from typing import IO
 import pytest
 from docker.utils.build import tar
 
+from tests.support.processes import background
+
 REPO = Path(__file__).resolve().parents[2]
 CONTAINER_UID = 65532
 """The uid of the Dockerfile's USER and of the manifests' runAsUser."""
@@ -115,14 +117,8 @@ class Image:
     def start(self, argv: Sequence[str], env: Mapping[str, str],
               output: IO[bytes]) -> Iterator[subprocess.Popen[bytes]]:
         """Run in the background, stdout and stderr to `output`; killed if left running."""
-        process = subprocess.Popen(self.command(argv), env=dict(env), cwd="/",
-                                   stdout=output, stderr=subprocess.STDOUT)
-        try:
+        with background(self.command(argv), env, output, cwd="/") as process:
             yield process
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
 
 
 def _constraints(path: Path) -> Path:

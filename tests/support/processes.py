@@ -8,9 +8,24 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, Any
+
+
+@contextmanager
+def background(argv: Sequence[str], env: Mapping[str, str], stdout: IO[Any] | int,
+               stderr: IO[Any] | int = subprocess.STDOUT, cwd: str | None = None
+               ) -> Iterator[subprocess.Popen[bytes]]:
+    """A process in the background; killed if the test leaves it running."""
+    process = subprocess.Popen(list(argv), env=dict(env), stdout=stdout, stderr=stderr, cwd=cwd)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 @contextmanager
@@ -26,19 +41,11 @@ def controller_process(
         **env,
     }
     environment.pop("KUBECONFIG", None)
-    with log.open("w") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "kes", "controller", "--kubeconfig", kubeconfig],
-            env=environment,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-        try:
-            yield process
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+    with log.open("w") as stderr, background(
+        [sys.executable, "-m", "kes", "controller", "--kubeconfig", kubeconfig],
+        environment, stdout=subprocess.DEVNULL, stderr=stderr,
+    ) as process:
+        yield process
 
 
 def served_port(log: Path) -> int | None:
