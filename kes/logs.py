@@ -1,12 +1,15 @@
 """One JSON object per log line, with the `extra={...}` fields as keys.
 
-Callers pass names, counts and error messages only; values never reach a log.
+Callers pass names, counts and error messages only; values never reach a log. A
+logged exception is a bug's, so its message is left out: it may quote the value the
+code choked on (`int('hunter2')`); its type and frames say where it broke.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import traceback
 from datetime import UTC, datetime
 
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
@@ -25,9 +28,23 @@ class JsonFormatter(logging.Formatter):
             # Other libraries' extras (kopf attaches its whole settings object) stay out.
             if own and key not in _STANDARD and not key.startswith("_"):
                 entry[key] = value if isinstance(value, (str, int, float, bool)) else str(value)
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+        if record.exc_info and record.exc_info[1] is not None:
+            entry["exception"] = _without_messages(record.exc_info[1])
         return json.dumps(entry)
+
+
+def _without_messages(error: BaseException) -> str:
+    """The traceback Python would print, each exception's message left out."""
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or (
+            None if current.__suppress_context__ else current.__context__)
+    return "\n".join(
+        "Traceback (most recent call last):\n"
+        + "".join(traceback.format_tb(e.__traceback__)) + type(e).__qualname__
+        for e in reversed(chain))
 
 
 def configure_logging(level: str) -> None:

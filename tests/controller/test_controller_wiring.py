@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -44,6 +45,21 @@ def test_only_kes_extra_fields_reach_a_line() -> None:
     kopf_line = json.loads(formatter.format(record("kopf.objects", settings="<huge repr>")))
     assert "settings" not in kopf_line
     assert kopf_line["message"] == "hello"
+
+
+def test_a_logged_exception_keeps_its_frames_and_never_its_message() -> None:
+    value = "".join(["hun", "ter2"])  # not in any source line a frame shows
+    try:
+        try:
+            int(value)
+        except ValueError as e:
+            raise RuntimeError(f"while reading {value}") from e
+    except RuntimeError:
+        line = json.loads(JsonFormatter().format(record("kes.controller", exc_info=sys.exc_info())))
+    text = line["exception"]
+    assert "hunter2" not in text
+    assert text.endswith("RuntimeError") and "ValueError" in text
+    assert "test_a_logged_exception_keeps_its_frames_and_never_its_message" in text
 
 
 @pytest.fixture
